@@ -1,0 +1,62 @@
+# Everything here works on a fresh machine: `make test` and `make bench`
+# create the virtualenv, install what they need and build first.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# The interpreters `make test-all` and `make conformance-all` cover.
+PYTHONS ?= 3.10 3.11 3.12 3.13
+
+.PHONY: all setup compile debug test test-all bench bench-quick lint \
+        conformance conformance-all clean
+
+all: compile
+
+$(VENV)/.ready: pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.ready
+
+compile: setup
+	$(PY) setup.py -q build_ext --inplace
+
+debug: setup
+	LOOP_DEBUG=1 $(PY) setup.py -q build_ext --inplace --force
+
+test: compile
+	PYTHONPATH=src $(PY) -m pytest -q tests
+
+# Each interpreter gets its own venv and its own extension file (the
+# file name carries the ABI tag), so all four coexist in src/loop.
+test-all:
+	@set -e; for v in $(PYTHONS); do \
+	  py=$$(ls -d $$HOME/.pyenv/versions/$$v.*/bin/python 2>/dev/null | tail -1); \
+	  [ -n "$$py" ] || py=python$$v; \
+	  echo "== Python $$v ($$py)"; \
+	  $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v; \
+	done
+
+bench: compile
+	$(PY) benchmarks/run.py
+
+bench-quick: compile
+	$(PY) benchmarks/run.py --quick
+
+conformance: compile
+	PYTHONPATH=src $(PY) tests/conformance/run.py
+
+conformance-all:
+	@set -e; for v in $(PYTHONS); do \
+	  py=$$(ls -d $$HOME/.pyenv/versions/$$v.*/bin/python 2>/dev/null | tail -1); \
+	  $(MAKE) --no-print-directory conformance PYTHON=$$py VENV=.venv-$$v; \
+	done
+
+lint: setup
+	$(PY) -m ruff check src/loop tests benchmarks
+	$(PY) -m cython_lint --max-line-length 100 src/_epoll.pyx src/core src/loop/_epoll.pxd
+
+clean:
+	rm -rf build src/_epoll.c src/loop/*.so src/loop/__pycache__

@@ -1,0 +1,38 @@
+"""Build of loop's one extension module, loop._epoll.
+
+LOOP_DEBUG=1 in the environment builds the debug variant: -O0 -g, the C
+macro LOOP_DEBUG=1 (live-object counters) and Cython's bounds checks.
+"""
+import os
+import sys
+
+from setuptools import Extension, setup
+
+if not sys.platform.startswith('linux'):
+    raise SystemExit('loop is Linux-only: its core calls epoll_wait directly.')
+
+DEBUG = os.environ.get('LOOP_DEBUG') == '1'
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    directives = {'language_level': 3, 'embedsignature': True}
+    if DEBUG:
+        directives.update(boundscheck=True, wraparound=True,
+                          initializedcheck=True)
+        cflags, macros = ['-O0', '-g3'], [('LOOP_DEBUG', '1')]
+    else:
+        cflags, macros = ['-O2'], []
+    ext = Extension(
+        'loop._epoll', ['src/_epoll.pyx'],
+        include_dirs=['src/core'],
+        define_macros=macros,
+        extra_compile_args=cflags + ['-fno-strict-aliasing'],
+    )
+    return cythonize([ext], compiler_directives=directives,
+                     include_path=['src'], force=DEBUG,
+                     compile_time_env={})
+
+
+setup(ext_modules=extensions())

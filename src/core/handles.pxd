@@ -1,0 +1,24 @@
+cdef class Handle:
+    cdef:
+        Loop _loop
+        readonly object _callback
+        readonly tuple _args
+        object _context
+        readonly bint _cancelled
+        readonly object _source_traceback
+        object _repr
+        object __weakref__
+
+    cdef inline int _run(self) except -1
+
+
+cdef class TimerHandle(Handle):
+    cdef:
+        readonly double _when
+        # True while the handle sits in the loop's timer heap.
+        readonly bint _scheduled
+
+
+cdef Handle new_handle(Loop loop, object callback, tuple args, object context)
+cdef TimerHandle new_timer_handle(Loop loop, double when, object callback,
+                                  tuple args, object context)

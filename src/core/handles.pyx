@@ -1,0 +1,166 @@
+# Handle and TimerHandle: asyncio's public API (cancel, cancelled, when,
+# get_context, reprs), stored in C fields so the loop runs them without a
+# dictionary lookup or a bound-method call.
+
+@cython.no_gc_clear
+@cython.freelist(250)
+cdef class Handle:
+    """A callback scheduled with call_soon()/call_soon_threadsafe()."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} objects are created by the "
+                        "event loop (call_soon, call_later, call_at)")
+
+    def __repr__(self):
+        if self._repr is not None:
+            return self._repr
+        return '<{}>'.format(' '.join(self._repr_info()))
+
+    def _repr_info(self):
+        info = [type(self).__name__]
+        if self._cancelled:
+            info.append('cancelled')
+        if self._callback is not None:
+            info.append(format_callback_source(self._callback, self._args,
+                                               self._loop._debug))
+        if self._source_traceback:
+            frame = self._source_traceback[-1]
+            info.append(f'created at {frame[0]}:{frame[1]}')
+        return info
+
+    def get_context(self):
+        return self._context
+
+    def cancel(self):
+        if not self._cancelled:
+            self._cancelled = True
+            if self._loop._debug:
+                # Keep a representation for debugging: callback and args go.
+                self._repr = repr(self)
+            self._callback = None
+            self._args = None
+
+    def cancelled(self):
+        return self._cancelled
+
+    def __dealloc__(self):
+        if LOOP_DEBUG:
+            live_objects.handles -= 1
+
+    cdef inline int _run(self) except -1:
+        """Run the callback in its context; report errors to the loop.
+
+        KeyboardInterrupt and SystemExit propagate (they stop run_*);
+        everything else goes to the loop's exception handler.
+        """
+        cdef object callback = self._callback
+        cdef tuple args = self._args
+        cdef object context = self._context
+        PyContext_Enter(context)
+        try:
+            if args is None or len(args) == 0:
+                PyObject_CallNoArgs(callback)
+            else:
+                PyObject_Call(callback, args, None)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            report_callback_error(self, exc)
+        finally:
+            PyContext_Exit(context)
+        return 0
+
+
+# No free list of its own: Cython keeps free lists on base classes only.
+@cython.no_gc_clear
+cdef class TimerHandle(Handle):
+    """A callback scheduled with call_later()/call_at()."""
+
+    def _repr_info(self):
+        info = Handle._repr_info(self)
+        info.insert(2 if self._cancelled else 1, f'when={self._when}')
+        return info
+
+    def when(self):
+        return self._when
+
+    def cancel(self):
+        if not self._cancelled:
+            self._loop._timer_cancelled(self)
+        Handle.cancel(self)
+
+    def __hash__(self):
+        return hash(self._when)
+
+    def __richcmp__(TimerHandle self, other, int op):
+        if not isinstance(other, TimerHandle):
+            return NotImplemented
+        cdef TimerHandle o = <TimerHandle>other
+        if op == 2 or op == 3:      # == and !=
+            same = (self._when == o._when and
+                    self._callback == o._callback and
+                    self._args == o._args and
+                    self._cancelled == o._cancelled)
+            return same if op == 2 else not same
+        if op == 0:
+            return self._when < o._when
+        if op == 1:
+            return self._when < o._when or self == o
+        if op == 4:
+            return self._when > o._when
+        return self._when > o._when or self == o
+
+
+cdef Handle new_handle(Loop loop, object callback, tuple args, object context):
+    cdef Handle h = Handle.__new__(Handle)
+    h._loop = loop
+    h._callback = callback
+    h._args = args
+    h._context = PyContext_CopyCurrent() if context is None else context
+    if loop._debug:
+        h._source_traceback = extract_stack()
+    if LOOP_DEBUG:
+        live_objects.handles += 1
+    return h
+
+
+cdef TimerHandle new_timer_handle(Loop loop, double when, object callback,
+                                  tuple args, object context):
+    cdef TimerHandle h = TimerHandle.__new__(TimerHandle)
+    h._loop = loop
+    h._when = when
+    h._callback = callback
+    h._args = args
+    h._context = PyContext_CopyCurrent() if context is None else context
+    if loop._debug:
+        h._source_traceback = extract_stack()
+    if LOOP_DEBUG:
+        live_objects.handles += 1
+    return h
+
+
+cdef extract_stack():
+    # Cython functions push no frames, so the top Python frame is the caller
+    # of call_soon()/call_later(): exactly where asyncio's trimmed
+    # traceback ends.
+    return format_helpers.extract_stack(sys._getframe())
+
+
+cdef format_callback_source(callback, args, bint debug):
+    if FORMAT_CALLBACK_TAKES_DEBUG:
+        return format_helpers._format_callback_source(callback, args,
+                                                      debug=debug)
+    return format_helpers._format_callback_source(callback, args)
+
+
+cdef report_callback_error(Handle handle, exc):
+    cb = format_callback_source(handle._callback, handle._args,
+                                handle._loop._debug)
+    context = {
+        'message': f'Exception in callback {cb}',
+        'exception': exc,
+        'handle': handle,
+    }
+    if handle._source_traceback:
+        context['source_traceback'] = handle._source_traceback
+    handle._loop.call_exception_handler(context)

@@ -1,0 +1,51 @@
+cdef class Loop:
+    cdef:
+        # Callbacks to run in the next pass; swapped with `_ready_spare` at
+        # the start of a pass so that callbacks scheduled during the pass
+        # wait for the next one.
+        list _ready
+        list _ready_spare
+        TimerHeap _timers
+        EpollPoller _poller
+        Wakeup _wakeup
+        bint _polling
+        bint _stopping
+        bint _closed
+        readonly bint _debug
+        readonly double _clock_resolution
+        public double slow_callback_duration
+        # threading.get_ident() of the thread running the loop, else None.
+        readonly object _thread_id
+        readonly object _current_handle
+        public object _task_factory
+        public object _exception_handler
+        int _pid
+        readonly dict _counters_cache
+        # Always-on counters (see stats()).
+        uint64_t _iterations
+        uint64_t _callbacks_run
+        uint64_t _timers_scheduled
+        uint64_t _timers_cancelled
+        uint64_t _timers_fired
+        uint64_t _epoll_waits
+        double _time_polling
+        double _time_running
+
+    cdef inline double _now(self) noexcept
+    cdef inline int _raise_if_closed(self) except -1
+    cdef int _validate_thread(self) except -1
+    cdef int _validate_callback(self, object callback, str method) except -1
+    cdef int _check_fork(self) except -1
+    cdef void _timer_cancelled(self, TimerHandle handle) noexcept
+    cdef Handle _call_soon(self, object callback, tuple args, object context)
+    cdef TimerHandle _call_at(self, double when, object callback, tuple args,
+                              object context)
+    cdef int _run_once(self) except -1
+    cdef int _dispatch_io(self, int nevents) except -1
+    cdef int _collect_due_timers(self) except -1
+    cdef int _run_ready(self) except -1
+    cdef int _run_handle_debug(self, Handle handle) except -1
+    cdef int _add_fd_handle(self, object fileobj, Handle handle,
+                            bint writer) except -1
+    cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1
+    cdef FdWatcher _find_watcher(self, object fileobj)

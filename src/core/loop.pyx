@@ -1,0 +1,472 @@
+# The event loop core: scheduling, the heartbeat and fd interest.  Only
+# _run_ready() runs callbacks; everything else only queues them.
+
+
+cdef inline int millis_until(double delay) noexcept:
+    """epoll_wait's timeout for a timer due in `delay` seconds.
+
+    Rounded up, as asyncio's selector does, so the loop never wakes just
+    before a timer is due and spins once more for nothing.
+    """
+    if delay <= 0:
+        return 0
+    if delay > MAXIMUM_SELECT_TIMEOUT:
+        return MAXIMUM_SELECT_TIMEOUT * 1000
+    return <int>ceil(delay * 1000.0)
+
+
+cdef inline int fileobj_to_fd(object fileobj) except -1:
+    """The fd of an int or of an object with fileno(), as selectors does."""
+    cdef int fd
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+cdef class Loop:
+
+    def __cinit__(self, *args, **kwargs):
+        cdef timespec res
+        self._ready = []
+        self._ready_spare = []
+        self._timers = TimerHeap()
+        self._poller = EpollPoller()
+        self._wakeup = Wakeup()
+        self._poller.set_internal_fd(self._wakeup.fd)
+        clock_getres(CLOCK_MONOTONIC, &res)
+        self._clock_resolution = res.tv_sec + res.tv_nsec * 1e-9
+        self.slow_callback_duration = 0.1
+        self._debug = is_debug_mode()
+        self._pid = getpid()
+        if LOOP_DEBUG:
+            live_objects.loops += 1
+
+    def __dealloc__(self):
+        if LOOP_DEBUG:
+            live_objects.loops -= 1
+
+    # -- state -------------------------------------------------------------
+
+    def is_running(self):
+        return self._thread_id is not None
+
+    def is_closed(self):
+        return self._closed
+
+    def time(self):
+        return self._now()
+
+    cdef inline double _now(self) noexcept:
+        cdef timespec ts
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec + ts.tv_nsec * 1e-9
+
+    def get_debug(self):
+        return self._debug
+
+    def set_debug(self, enabled):
+        self._debug = enabled
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking,
+                                      enabled)
+
+    cdef inline int _raise_if_closed(self) except -1:
+        if self._closed:
+            raise RuntimeError('Event loop is closed')
+        return 0
+
+    def _check_closed(self):
+        self._raise_if_closed()
+
+    cdef int _validate_thread(self) except -1:
+        # Only in debug mode, as asyncio: the check costs a thread lookup.
+        if self._thread_id is None:
+            return 0
+        if PyThread_get_thread_ident() != self._thread_id:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other "
+                "than the current one")
+        return 0
+
+    cdef int _validate_callback(self, object callback, str method) except -1:
+        if (coroutines.iscoroutine(callback) or
+                inspect.iscoroutinefunction(callback)):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f'a callable object was expected by {method}(), '
+                            f'got {callback!r}')
+        return 0
+
+    cdef int _check_fork(self) except -1:
+        if self._pid != getpid():
+            raise RuntimeError(
+                'this event loop was created in the parent process and '
+                'cannot be used after fork(); create a new one in the child')
+        return 0
+
+    def _check_running(self):
+        if self.is_running():
+            raise RuntimeError('This event loop is already running')
+        if events._get_running_loop() is not None:
+            raise RuntimeError(
+                'Cannot run the event loop while another loop is running')
+
+    # -- scheduling --------------------------------------------------------
+
+    def call_soon(self, callback, *args, context=None):
+        self._raise_if_closed()
+        if self._debug:
+            self._validate_thread()
+            self._validate_callback(callback, 'call_soon')
+        return self._call_soon(callback, args, context)
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        self._raise_if_closed()
+        if self._debug:
+            self._validate_callback(callback, 'call_soon_threadsafe')
+        handle = self._call_soon(callback, args, context)
+        if self._polling:
+            self._wakeup.notify()
+        return handle
+
+    def call_later(self, delay, callback, *args, context=None):
+        if delay is None:
+            raise TypeError('delay must not be None')
+        return self.call_at(self._now() + delay, callback, *args,
+                            context=context)
+
+    def call_at(self, when, callback, *args, context=None):
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._raise_if_closed()
+        if self._debug:
+            self._validate_thread()
+            self._validate_callback(callback, 'call_at')
+        return self._call_at(when, callback, args, context)
+
+    cdef Handle _call_soon(self, object callback, tuple args, object context):
+        cdef Handle handle = new_handle(self, callback, args, context)
+        self._ready.append(handle)
+        return handle
+
+    cdef TimerHandle _call_at(self, double when, object callback, tuple args,
+                              object context):
+        cdef TimerHandle handle = new_timer_handle(self, when, callback, args,
+                                                   context)
+        self._timers.push(handle)
+        self._timers_scheduled += 1
+        return handle
+
+    cdef void _timer_cancelled(self, TimerHandle handle) noexcept:
+        if handle._scheduled:
+            self._timers_cancelled += 1
+            if not self._timers.drop_if_last(handle):
+                self._timers.cancelled += 1
+
+    def _make_handle(self, callback, args):
+        """A Handle for `callback(*args)` that is not queued (signals)."""
+        return new_handle(self, callback, tuple(args), None)
+
+    def _add_callback_signalsafe(self, handle):
+        """Queue an existing handle from a signal handler and wake the loop."""
+        self._ready.append(<Handle?>handle)
+        if self._polling:
+            self._wakeup.notify()
+
+    # -- futures and tasks -------------------------------------------------
+
+    def create_future(self):
+        return Future(loop=self)
+
+    def create_task(self, coro, **kwargs):
+        self._raise_if_closed()
+        if self._task_factory is not None:
+            # Task factories get the interpreter's exact calling convention.
+            return stdlib_create_task(self, coro, **kwargs)
+        task = Task(coro, loop=self, **kwargs)
+        if task._source_traceback:
+            del task._source_traceback[-1]
+        return task
+
+    # -- running -----------------------------------------------------------
+
+    def run_forever(self):
+        self._raise_if_closed()
+        self._check_running()
+        self._check_fork()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = PyThread_get_thread_ident()
+            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                                   finalizer=self._asyncgen_finalizer_hook)
+            events._set_running_loop(self)
+            while True:
+                self._run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def run_until_complete(self, future):
+        self._raise_if_closed()
+        self._check_running()
+        new_task = not futures.isfuture(future)
+        future = tasks.ensure_future(future, loop=self)
+        if new_task:
+            # The caller sees the exception if it does not complete.
+            future._log_destroy_pending = False
+        future.add_done_callback(base_events._run_until_complete_cb)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and future.done() and not future.cancelled():
+                # Mark the exception retrieved: the caller has no task
+                # object to retrieve it from.
+                future.exception()
+            raise
+        finally:
+            future.remove_done_callback(base_events._run_until_complete_cb)
+        if not future.done():
+            raise RuntimeError('Event loop stopped before Future completed.')
+        return future.result()
+
+    def stop(self):
+        self._stopping = True
+
+    def close(self):
+        """Close the loop: drop queued callbacks and timers, release fds."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            base_events.logger.debug("Close %r", self)
+        self._closed = True
+        del self._ready[:]
+        self._timers.clear()
+        self._poller.close()
+        self._wakeup.close()
+
+    # -- the heartbeat -----------------------------------------------------
+
+    cdef int _run_once(self) except -1:
+        cdef int timeout_ms = -1
+        cdef double t0
+        self._iterations += 1
+        self._timers.compact_if_worth_it()
+        if self._ready or self._stopping:
+            timeout_ms = 0
+        elif self._timers.size:
+            timeout_ms = millis_until(self._timers.earliest() - self._now())
+        t0 = self._now()
+        self._epoll_waits += 1
+        self._poller.wait(timeout_ms, &self._polling)
+        self._time_polling += self._now() - t0
+        self._dispatch_io(self._poller.nevents)
+        self._collect_due_timers()
+        self._run_ready()
+        return 0
+
+    cdef int _dispatch_io(self, int nevents) except -1:
+        cdef int i
+        cdef uint32_t events
+        cdef FdWatcher w
+        cdef Handle handle
+        for i in range(nevents):
+            if self._poller.is_internal(i):
+                self._wakeup.drain()
+                continue
+            w = self._poller.watcher_of_event(i)
+            if w is None:
+                continue
+            # Mask by the *current* interest: an earlier event of this batch
+            # may have led to a remove_reader() (the callbacks of this batch
+            # have not run yet, but internal code may have).
+            events = self._poller.events[i].events
+            if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
+                handle = w.reader
+                if handle is not None:
+                    if handle._cancelled:
+                        self._remove_fd_handle(w.fd, False)
+                    else:
+                        self._ready.append(handle)
+            if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
+                handle = w.writer
+                if handle is not None:
+                    if handle._cancelled:
+                        self._remove_fd_handle(w.fd, True)
+                    else:
+                        self._ready.append(handle)
+        return 0
+
+    cdef int _collect_due_timers(self) except -1:
+        # A timer is due when its deadline is before now plus the clock's
+        # resolution (asyncio's rule); timers scheduled by the callbacks
+        # below wait for the next pass.
+        cdef double end = self._now() + self._clock_resolution
+        cdef TimerHandle handle
+        while self._timers.size and self._timers.earliest() < end:
+            handle = self._timers.pop()
+            if handle._cancelled:
+                self._timers.cancelled -= 1
+                continue
+            self._timers_fired += 1
+            self._ready.append(handle)
+        return 0
+
+    cdef int _run_ready(self) except -1:
+        """Run the callbacks that are ready now, not those they schedule."""
+        cdef list batch = self._ready
+        cdef Py_ssize_t i = 0, n = len(batch)
+        cdef Handle handle
+        cdef double t0
+        if n == 0:
+            return 0
+        self._ready = self._ready_spare
+        t0 = self._now()
+        try:
+            while i < n:
+                handle = <Handle>batch[i]
+                i += 1
+                if handle._cancelled:
+                    continue
+                self._callbacks_run += 1
+                if self._debug:
+                    self._run_handle_debug(handle)
+                else:
+                    handle._run()
+        except BaseException:
+            # KeyboardInterrupt or SystemExit: keep the callbacks that did
+            # not run, ahead of those scheduled meanwhile, as asyncio does.
+            self._ready[0:0] = batch[i:]
+            raise
+        finally:
+            handle = None
+            del batch[:]
+            self._ready_spare = batch
+            self._time_running += self._now() - t0
+        return 0
+
+    cdef int _run_handle_debug(self, Handle handle) except -1:
+        cdef double t0, dt
+        self._current_handle = handle
+        try:
+            t0 = self._now()
+            handle._run()
+            dt = self._now() - t0
+            if dt >= self.slow_callback_duration:
+                base_events.logger.warning(
+                    'Executing %s took %.3f seconds',
+                    base_events._format_handle(handle), dt)
+        finally:
+            self._current_handle = None
+        return 0
+
+    # -- fd interest -------------------------------------------------------
+
+    def add_reader(self, fd, callback, *args):
+        self._ensure_fd_no_transport(fd)
+        self._raise_if_closed()
+        self._add_fd_handle(fd, new_handle(self, callback, args, None), False)
+
+    def add_writer(self, fd, callback, *args):
+        self._ensure_fd_no_transport(fd)
+        self._raise_if_closed()
+        self._add_fd_handle(fd, new_handle(self, callback, args, None), True)
+
+    def remove_reader(self, fd):
+        self._ensure_fd_no_transport(fd)
+        return self._remove_fd_handle(fd, False)
+
+    def remove_writer(self, fd):
+        self._ensure_fd_no_transport(fd)
+        return self._remove_fd_handle(fd, True)
+
+    def _ensure_fd_no_transport(self, fd):
+        # Only the fd check until transports register themselves here.
+        if not isinstance(fd, int):
+            try:
+                int(fd.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
+
+    cdef int _add_fd_handle(self, object fileobj, Handle handle,
+                            bint writer) except -1:
+        cdef int fd = fileobj_to_fd(fileobj)
+        cdef FdWatcher w = self._poller.watcher_for(fd, fileobj)
+        cdef Handle old
+        if writer:
+            old, w.writer = w.writer, handle
+        else:
+            old, w.reader = w.reader, handle
+        try:
+            self._poller.interest_changed(w)
+        except BaseException:
+            if writer:
+                w.writer = old
+            else:
+                w.reader = old
+            if w.kernel_events == 0 and w.wanted() == 0:
+                self._poller.forget(w)
+            raise
+        if old is not None:
+            old.cancel()
+        return 0
+
+    cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1:
+        cdef FdWatcher w
+        cdef Handle old
+        if self._closed:
+            return False
+        w = self._find_watcher(fileobj)
+        if w is None:
+            return False
+        if writer:
+            old, w.writer = w.writer, None
+        else:
+            old, w.reader = w.reader, None
+        if old is None:
+            return False
+        self._poller.interest_changed(w)
+        old.cancel()
+        return True
+
+    cdef FdWatcher _find_watcher(self, object fileobj):
+        cdef FdWatcher w
+        try:
+            return self._poller.lookup(fileobj_to_fd(fileobj))
+        except ValueError:
+            # A closed socket's fileno() is -1: find it by identity, as
+            # selectors does.
+            for w in self._poller.watchers:
+                if w is not None and w.fileobj is fileobj:
+                    return w
+            return None
+
+    # -- introspection -----------------------------------------------------
+
+    def _stats(self):
+        return {
+            'iterations': self._iterations,
+            'callbacks_run': self._callbacks_run,
+            'timers_scheduled': self._timers_scheduled,
+            'timers_cancelled': self._timers_cancelled,
+            'timers_fired': self._timers_fired,
+            'timers_pending': self._timers.size - self._timers.cancelled,
+            'ready': len(self._ready),
+            'epoll_waits': self._epoll_waits,
+            'time_polling': self._time_polling,
+            'time_running': self._time_running,
+        }

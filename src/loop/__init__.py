@@ -1,0 +1,28 @@
+"""loop: a Linux asyncio event loop whose core is Cython calling epoll_wait.
+
+    import loop
+    loop.run(main())                                    # like asyncio.run
+    asyncio.run(main(), loop_factory=loop.new_event_loop)   # Python 3.12+
+"""
+import sys
+
+if not sys.platform.startswith('linux'):
+    raise ImportError(
+        f'loop supports Linux only (this is {sys.platform!r}): its core '
+        'calls epoll_wait directly; use asyncio or uvloop elsewhere')
+
+from ._eventloop import EventLoop, new_event_loop  # noqa: E402
+from ._runner import run  # noqa: E402
+from ._version import __version__  # noqa: E402
+
+__all__ = ('EventLoop', 'new_event_loop', 'run', '__version__')
+
+# The policy system: deprecated by asyncio in 3.14 and removed in 3.16.
+_HAS_POLICIES = sys.version_info < (3, 16)
+
+
+def __getattr__(name):
+    if _HAS_POLICIES and name in ('EventLoopPolicy', 'install'):
+        from . import _policy
+        return getattr(_policy, name)
+    raise AttributeError(f"module 'loop' has no attribute {name!r}")

@@ -1,0 +1,18 @@
+# Declarations of the core's classes.  Every class is declared first so the
+# parts can refer to each other, then each part's .pxd in dependency order.
+cimport cython
+from cpython.object cimport PyObject
+from libc.stdint cimport uint32_t, uint64_t, int64_t
+
+include "core/include/linux.pxd"
+include "core/include/consts.pxi"
+
+cdef class Loop
+cdef class Handle
+cdef class TimerHandle
+
+include "core/handles.pxd"
+include "core/timers.pxd"
+include "core/poller.pxd"
+include "core/wakeup.pxd"
+include "core/loop.pxd"

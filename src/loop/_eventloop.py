@@ -1,0 +1,263 @@
+"""The public event loop class: the Cython core plus its cold paths.
+
+The hot paths (scheduling, the heartbeat, fd interest, and later the
+transports) live in the compiled `loop._epoll.Loop`.  This module adds what
+runs once per loop, per executor job or per signal, in Python.
+
+A few cold methods are the interpreter's own `asyncio.BaseEventLoop`
+functions bound to our loop (`_STDLIB_METHODS` below).  They define
+behaviour users and CPython's tests observe to the letter (log formats,
+argument errors, executor and async-generator shutdown) and it changes
+between Python versions; running the running interpreter's own code keeps us
+identical on every version without copying it.  They only touch attributes
+this class defines.
+"""
+
+import asyncio
+import errno
+import signal
+import socket
+import sys
+import warnings
+import weakref
+from asyncio import base_events
+
+from . import _epoll
+
+__all__ = ('EventLoop', 'new_event_loop')
+
+_STDLIB_METHODS = (
+    'call_exception_handler',
+    'default_exception_handler',
+    'set_exception_handler',
+    'get_exception_handler',
+    'set_task_factory',
+    'get_task_factory',
+    '_check_callback',
+    '_set_coroutine_origin_tracking',
+    '_asyncgen_firstiter_hook',
+    '_asyncgen_finalizer_hook',
+    'shutdown_asyncgens',
+    'run_in_executor',
+    'set_default_executor',
+    '_check_default_executor',
+    'shutdown_default_executor',
+    '_do_shutdown',
+    'getnameinfo',
+    '_getaddrinfo_debug',
+)
+
+
+def _sighandler_noop(signum, frame):
+    """Python-level handler of a signal handled by the loop.
+
+    Its only purpose is to make Python write the signal number to the wakeup
+    fd, which the loop reads to run the registered callback.
+    """
+
+
+class EventLoop(_epoll.Loop, asyncio.AbstractEventLoop):
+    """An asyncio event loop on epoll, for Linux."""
+
+    def __init__(self):
+        self._default_executor = None
+        self._executor_shutdown_called = False
+        self._asyncgens = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._coroutine_origin_tracking_enabled = False
+        self._coroutine_origin_tracking_saved_depth = None
+        self._signal_handlers = {}
+        self._signal_sockets = None     # (read end, write end) once needed
+
+    for _name in _STDLIB_METHODS:
+        locals()[_name] = getattr(base_events.BaseEventLoop, _name)
+    del _name
+
+    def __repr__(self):
+        return (f'<{type(self).__name__} running={self.is_running()} '
+                f'closed={self.is_closed()} debug={self.get_debug()}>')
+
+    def __del__(self, _warn=warnings.warn):
+        if not self.is_closed():
+            _warn(f"unclosed event loop {self!r}", ResourceWarning,
+                  source=self)
+            if not self.is_running():
+                self.close()
+
+    def close(self):
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        if self._signal_handlers:
+            if sys.is_finalizing():
+                warnings.warn(f"Closing the loop {self!r} on interpreter "
+                              "shutdown stage, skipping signal handlers "
+                              "removal", ResourceWarning, source=self)
+            else:
+                for sig in list(self._signal_handlers):
+                    self.remove_signal_handler(sig)
+        super().close()
+        self._close_signal_sockets()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+
+    # -- DNS ---------------------------------------------------------------
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0,
+                          flags=0):
+        if not self._debug and _is_numeric(host, port, family):
+            # A numeric host and port need no resolver: getaddrinfo answers
+            # without blocking, so a thread would only add latency.
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        if self._debug:
+            getaddr_func = self._getaddrinfo_debug
+        else:
+            getaddr_func = socket.getaddrinfo
+        return await self.run_in_executor(
+            None, getaddr_func, host, port, family, type, proto, flags)
+
+    # -- signals -----------------------------------------------------------
+
+    def add_signal_handler(self, sig, callback, *args):
+        if (asyncio.iscoroutine(callback) or
+                _iscoroutinefunction(callback)):
+            raise TypeError("coroutines cannot be used with "
+                            "add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        wakeup = self._open_signal_sockets()
+        try:
+            # Raises ValueError outside the main thread: calling it first
+            # keeps a loop in another thread from taking signals.
+            signal.set_wakeup_fd(wakeup.fileno())
+        except (ValueError, OSError) as exc:
+            raise RuntimeError(str(exc))
+        handle = self._make_handle(callback, args)
+        self._signal_handlers[sig] = handle
+        try:
+            signal.signal(sig, _sighandler_noop)
+            # SA_RESTART: fewer EINTRs in the rest of the program.
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if not self._signal_handlers:
+                self._clear_wakeup_fd()
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f'sig {sig:d} cannot be caught')
+            raise
+
+    def remove_signal_handler(self, sig):
+        self._check_signal(sig)
+        try:
+            del self._signal_handlers[sig]
+        except KeyError:
+            return False
+        if sig == signal.SIGINT:
+            handler = signal.default_int_handler
+        else:
+            handler = signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f'sig {sig:d} cannot be caught')
+            raise
+        if not self._signal_handlers:
+            self._clear_wakeup_fd()
+        return True
+
+    def _check_signal(self, sig):
+        if not isinstance(sig, int):
+            raise TypeError(f'sig must be an int, not {sig!r}')
+        if sig not in signal.valid_signals():
+            raise ValueError(f'invalid signal number {sig}')
+
+    def _open_signal_sockets(self):
+        if self._signal_sockets is None:
+            rsock, wsock = socket.socketpair()
+            rsock.setblocking(False)
+            wsock.setblocking(False)
+            self._signal_sockets = (rsock, wsock)
+            self.add_reader(rsock.fileno(), self._read_signals)
+        return self._signal_sockets[1]
+
+    def _close_signal_sockets(self):
+        if self._signal_sockets is not None:
+            for sock in self._signal_sockets:
+                sock.close()
+            self._signal_sockets = None
+
+    def _clear_wakeup_fd(self):
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError) as exc:
+            base_events.logger.info('set_wakeup_fd(-1) failed: %s', exc)
+
+    def _read_signals(self):
+        rsock = self._signal_sockets[0]
+        while True:
+            try:
+                data = rsock.recv(4096)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum:
+                    self._handle_signal(signum)
+
+    def _handle_signal(self, sig):
+        handle = self._signal_handlers.get(sig)
+        if handle is None:
+            return      # removed meanwhile
+        if handle.cancelled():
+            self.remove_signal_handler(sig)
+        else:
+            self._add_callback_signalsafe(handle)
+
+
+def _iscoroutinefunction(func):
+    import inspect
+    return (inspect.iscoroutinefunction(func) or
+            getattr(func, '_is_coroutine', None) is not None)
+
+
+def _is_numeric(host, port, family):
+    """True when getaddrinfo(host, port) needs no name resolution."""
+    if port is not None and not isinstance(port, int):
+        if isinstance(port, (bytes, str)):
+            try:
+                int(port)
+            except ValueError:
+                return False
+        else:
+            return False
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        try:
+            host = host.decode('idna')
+        except UnicodeError:
+            return False
+    if not isinstance(host, str):
+        return False
+    for af in (socket.AF_INET, socket.AF_INET6):
+        if family not in (0, af):
+            continue
+        try:
+            socket.inet_pton(af, host.partition('%')[0])
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def new_event_loop():
+    """A new EventLoop (what asyncio's loop_factory arguments expect)."""
+    return EventLoop()
