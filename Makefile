@@ -13,8 +13,18 @@ PYTHONS ?= 3.10 3.11 3.12 3.13
 
 all: compile
 
-$(VENV)/.ready: pyproject.toml requirements-dev.txt
+$(VENV)/.ready: requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-test.txt
+	touch $@
+
+$(VENV)/.bench-ready: $(VENV)/.ready requirements-bench.txt
+	$(PIP) install -r requirements-bench.txt
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+	  || echo "wrk could not be installed: the HTTP cells will say n/a"
+	touch $@
+
+$(VENV)/.dev-ready: $(VENV)/.ready requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 
@@ -39,11 +49,11 @@ test-all:
 	  $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v; \
 	done
 
-bench: compile
-	$(PY) benchmarks/run.py
+bench: compile $(VENV)/.bench-ready
+	PYTHONPATH=src $(PY) benchmarks/run.py
 
-bench-quick: compile
-	$(PY) benchmarks/run.py --quick
+bench-quick: compile $(VENV)/.bench-ready
+	PYTHONPATH=src $(PY) benchmarks/run.py --quick
 
 conformance: compile
 	PYTHONPATH=src $(PY) tests/conformance/run.py
@@ -54,7 +64,7 @@ conformance-all:
 	  $(MAKE) --no-print-directory conformance PYTHON=$$py VENV=.venv-$$v; \
 	done
 
-lint: setup
+lint: $(VENV)/.dev-ready
 	$(PY) -m ruff check src/loop tests benchmarks
 	$(PY) -m cython_lint --max-line-length 100 src/_epoll.pyx src/core src/loop/_epoll.pxd
 
