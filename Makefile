@@ -69,4 +69,4 @@ lint: $(VENV)/.dev-ready
 	$(PY) -m cython_lint --max-line-length 100 src/_epoll.pyx src/core src/loop/_epoll.pxd
 
 clean:
-	rm -rf build src/_epoll.c src/loop/*.so src/loop/__pycache__
+	rm -rf build src/loop/*.so src/loop/__pycache__

@@ -30,9 +30,12 @@ def extensions():
         define_macros=macros,
         extra_compile_args=cflags + ['-fno-strict-aliasing'],
     )
+    # The generated C goes to a directory per interpreter and build kind, so
+    # builds for several Pythons never write the same file.
+    build_dir = 'build/cython/py{}{}{}'.format(
+        *sys.version_info[:2], '-debug' if DEBUG else '')
     return cythonize([ext], compiler_directives=directives,
-                     include_path=['src'], force=DEBUG,
-                     compile_time_env={})
+                     include_path=['src'], force=DEBUG, build_dir=build_dir)
 
 
 setup(ext_modules=extensions())
