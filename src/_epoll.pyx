@@ -13,6 +13,7 @@ from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 import inspect
 import sys
+from weakref import WeakValueDictionary
 
 from asyncio import base_events, coroutines, events, format_helpers
 from asyncio import futures, tasks

@@ -19,6 +19,8 @@ cdef class Loop:
         readonly object _current_handle
         public object _task_factory
         public object _exception_handler
+        # fd -> the transport using it (weak), for add_reader's check.
+        readonly object _transports
         int _pid
         readonly dict _counters_cache
         # Always-on counters (see stats()).

@@ -45,6 +45,7 @@ cdef class Loop:
         self.slow_callback_duration = 0.1
         self._debug = is_debug_mode()
         self._pid = getpid()
+        self._transports = WeakValueDictionary()
         if LOOP_DEBUG:
             live_objects.loops += 1
 
@@ -378,13 +379,11 @@ cdef class Loop:
 
     def add_reader(self, fd, callback, *args):
         self._ensure_fd_no_transport(fd)
-        self._raise_if_closed()
-        self._add_fd_handle(fd, new_handle(self, callback, args, None), False)
+        self._add_reader(fd, callback, *args)
 
     def add_writer(self, fd, callback, *args):
         self._ensure_fd_no_transport(fd)
-        self._raise_if_closed()
-        self._add_fd_handle(fd, new_handle(self, callback, args, None), True)
+        self._add_writer(fd, callback, *args)
 
     def remove_reader(self, fd):
         self._ensure_fd_no_transport(fd)
@@ -394,13 +393,39 @@ cdef class Loop:
         self._ensure_fd_no_transport(fd)
         return self._remove_fd_handle(fd, True)
 
+    # The underscore variants are for transports: no ownership check, and
+    # add returns the handle, as asyncio's selector loop does.
+
+    def _add_reader(self, fd, callback, *args):
+        self._raise_if_closed()
+        cdef Handle handle = new_handle(self, callback, args, None)
+        self._add_fd_handle(fd, handle, False)
+        return handle
+
+    def _add_writer(self, fd, callback, *args):
+        self._raise_if_closed()
+        cdef Handle handle = new_handle(self, callback, args, None)
+        self._add_fd_handle(fd, handle, True)
+        return handle
+
+    def _remove_reader(self, fd):
+        return self._remove_fd_handle(fd, False)
+
+    def _remove_writer(self, fd):
+        return self._remove_fd_handle(fd, True)
+
     def _ensure_fd_no_transport(self, fd):
-        # Only the fd check until transports register themselves here.
-        if not isinstance(fd, int):
+        """Refuse add/remove_reader/writer on an fd a transport owns."""
+        fileno = fd
+        if not isinstance(fileno, int):
             try:
-                int(fd.fileno())
+                fileno = int(fileno.fileno())
             except (AttributeError, TypeError, ValueError):
                 raise ValueError(f"Invalid file object: {fd!r}") from None
+        transport = self._transports.get(fileno)
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(
+                f'File descriptor {fd!r} is used by transport {transport!r}')
 
     cdef int _add_fd_handle(self, object fileobj, Handle handle,
                             bint writer) except -1:

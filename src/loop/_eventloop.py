@@ -23,6 +23,8 @@ import weakref
 from asyncio import base_events
 
 from . import _epoll
+from ._pipes import PipeMixin
+from ._subprocess import SubprocessMixin
 
 __all__ = ('EventLoop', 'new_event_loop')
 
@@ -56,7 +58,8 @@ def _sighandler_noop(signum, frame):
     """
 
 
-class EventLoop(_epoll.Loop, asyncio.AbstractEventLoop):
+class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
+                asyncio.AbstractEventLoop):
     """An asyncio event loop on epoll, for Linux."""
 
     def __init__(self):
