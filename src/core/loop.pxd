@@ -51,3 +51,8 @@ cdef class Loop:
                             bint writer) except -1
     cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1
     cdef FdWatcher _find_watcher(self, object fileobj)
+    cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1
+    cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,
+                    bint write) except -1
+    cdef int _unwatch(self, int fd, IOWatcher watcher, bint write) except -1
+    cdef int _check_fd_free(self, object fileno, object fd) except -1

@@ -284,7 +284,6 @@ cdef class Loop:
         cdef int i
         cdef uint32_t events
         cdef FdWatcher w
-        cdef Handle handle
         for i in range(nevents):
             if self._poller.is_internal(i):
                 self._wakeup.drain()
@@ -297,19 +296,24 @@ cdef class Loop:
             # have not run yet, but internal code may have).
             events = self._poller.events[i].events
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
-                handle = w.reader
-                if handle is not None:
-                    if handle._cancelled:
-                        self._remove_fd_handle(w.fd, False)
-                    else:
-                        self._ready.append(handle)
+                if w.io_reader is not None:
+                    w.io_reader.on_readable()
+                elif w.reader is not None:
+                    self._queue_io_handle(w, False)
+            # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
-                handle = w.writer
-                if handle is not None:
-                    if handle._cancelled:
-                        self._remove_fd_handle(w.fd, True)
-                    else:
-                        self._ready.append(handle)
+                if w.io_writer is not None:
+                    w.io_writer.on_writable()
+                elif w.writer is not None:
+                    self._queue_io_handle(w, True)
+        return 0
+
+    cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1:
+        cdef Handle handle = w.writer if writer else w.reader
+        if handle._cancelled:
+            self._remove_fd_handle(w.fd, writer)
+        else:
+            self._ready.append(handle)
         return 0
 
     cdef int _collect_due_timers(self) except -1:
@@ -422,32 +426,84 @@ cdef class Loop:
                 fileno = int(fileno.fileno())
             except (AttributeError, TypeError, ValueError):
                 raise ValueError(f"Invalid file object: {fd!r}") from None
+        self._check_fd_free(fileno, fd)
+
+    cdef int _check_fd_free(self, object fileno, object fd) except -1:
+        # The WeakValueDictionary's own dict answers the common "no" in C.
+        if fileno not in self._transports.data:
+            return 0
         transport = self._transports.get(fileno)
         if transport is not None and not transport.is_closing():
             raise RuntimeError(
                 f'File descriptor {fd!r} is used by transport {transport!r}')
+        return 0
 
     cdef int _add_fd_handle(self, object fileobj, Handle handle,
                             bint writer) except -1:
         cdef int fd = fileobj_to_fd(fileobj)
         cdef FdWatcher w = self._poller.watcher_for(fd, fileobj)
         cdef Handle old
+        cdef IOWatcher old_io
         if writer:
-            old, w.writer = w.writer, handle
+            old, old_io = w.writer, w.io_writer
+            w.writer, w.io_writer = handle, None
         else:
-            old, w.reader = w.reader, handle
+            old, old_io = w.reader, w.io_reader
+            w.reader, w.io_reader = handle, None
         try:
             self._poller.interest_changed(w)
         except BaseException:
             if writer:
-                w.writer = old
+                w.writer, w.io_writer = old, old_io
             else:
-                w.reader = old
+                w.reader, w.io_reader = old, old_io
             if w.kernel_events == 0 and w.wanted() == 0:
                 self._poller.forget(w)
             raise
         if old is not None:
             old.cancel()
+        return 0
+
+    cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,
+                    bint write) except -1:
+        """Call watcher.on_readable/on_writable when fd is ready."""
+        cdef FdWatcher w = self._poller.watcher_for(fd, fileobj)
+        cdef Handle old
+        cdef IOWatcher old_io
+        if write:
+            old, old_io = w.writer, w.io_writer
+            w.writer, w.io_writer = None, watcher
+        else:
+            old, old_io = w.reader, w.io_reader
+            w.reader, w.io_reader = None, watcher
+        try:
+            self._poller.interest_changed(w)
+        except BaseException:
+            if write:
+                w.writer, w.io_writer = old, old_io
+            else:
+                w.reader, w.io_reader = old, old_io
+            if w.kernel_events == 0 and w.wanted() == 0:
+                self._poller.forget(w)
+            raise
+        if old is not None:
+            old.cancel()
+        return 0
+
+    cdef int _unwatch(self, int fd, IOWatcher watcher, bint write) except -1:
+        """Stop calling `watcher` for fd (a no-op if it was replaced)."""
+        cdef FdWatcher w = self._poller.lookup(fd)
+        if w is None or self._closed:
+            return 0
+        if write:
+            if w.io_writer is not watcher:
+                return 0
+            w.io_writer = None
+        else:
+            if w.io_reader is not watcher:
+                return 0
+            w.io_reader = None
+        self._poller.interest_changed(w)
         return 0
 
     cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1:

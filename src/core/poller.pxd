@@ -1,3 +1,10 @@
+cdef class IOWatcher:
+    """Base of what the poller calls directly on readiness (transports,
+    sock_* waiters): no Handle, no trip through the ready queue."""
+    cdef int on_readable(self) except -1
+    cdef int on_writable(self) except -1
+
+
 @cython.final
 cdef class FdWatcher:
     cdef:
@@ -8,8 +15,12 @@ cdef class FdWatcher:
         # Interest the kernel holds for this fd (0: not in the epoll set).
         uint32_t kernel_events
         bint dirty
+        # Either a user callback (queued like asyncio's) or an internal
+        # watcher (called during dispatch), never both for one direction.
         Handle reader
         Handle writer
+        IOWatcher io_reader
+        IOWatcher io_writer
         # What add_reader/add_writer was given, to find the watcher again
         # when that object's fileno() no longer works (closed sockets).
         object fileobj

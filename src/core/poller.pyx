@@ -35,14 +35,23 @@
 #   one iteration: no CPU spin, no event delivered to the wrong watcher.
 
 
+cdef class IOWatcher:
+
+    cdef int on_readable(self) except -1:
+        return 0
+
+    cdef int on_writable(self) except -1:
+        return 0
+
+
 @cython.final
 cdef class FdWatcher:
 
     cdef inline uint32_t wanted(self) noexcept:
         cdef uint32_t events = 0
-        if self.reader is not None:
+        if self.reader is not None or self.io_reader is not None:
             events |= EPOLLIN
-        if self.writer is not None:
+        if self.writer is not None or self.io_writer is not None:
             events |= EPOLLOUT
         return events
 
@@ -163,7 +172,7 @@ cdef class EpollPoller:
                         # with asyncio's selector.
                         wanted = 0
                 w.kernel_events = wanted
-            if w.kernel_events == 0 and w.reader is None and w.writer is None:
+            if w.kernel_events == 0 and w.wanted() == 0:
                 self.forget(w)
         del self.dirty[:]
         return 0

@@ -10,6 +10,7 @@ include "core/include/consts.pxi"
 cdef class Loop
 cdef class Handle
 cdef class TimerHandle
+cdef class IOWatcher
 
 include "core/handles.pxd"
 include "core/timers.pxd"
