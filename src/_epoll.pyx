@@ -10,13 +10,23 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.math cimport ceil
 from libc.stdint cimport uint32_t, uint64_t, int64_t
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
+                             PyBUF_SIMPLE, PyBUF_WRITABLE)
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
+import asyncio
 import inspect
 import sys
+import warnings
+from errno import EMFILE as errno_EMFILE, ENFILE as errno_ENFILE
+from errno import ENOBUFS as errno_ENOBUFS, ENOMEM as errno_ENOMEM
+from socket import AF_INET, AF_INET6, SOL_SOCKET, SO_ERROR
+from socket import SHUT_WR as socket_SHUT_WR
 from weakref import WeakValueDictionary
 
 from asyncio import base_events, coroutines, events, format_helpers
-from asyncio import futures, tasks
+from asyncio import constants, futures, tasks, trsock
 from asyncio.futures import Future
 from asyncio.tasks import Task
 
@@ -27,3 +37,5 @@ include "core/timers.pyx"
 include "core/poller.pyx"
 include "core/wakeup.pyx"
 include "core/loop.pyx"
+include "core/transports/stream.pyx"
+include "core/sockops.pyx"

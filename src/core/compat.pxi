@@ -8,5 +8,31 @@ cdef bint FORMAT_CALLBACK_TAKES_DEBUG = sys.version_info >= (3, 13)
 stdlib_create_task = base_events.BaseEventLoop.create_task
 
 
+try:
+    from ssl import SSLSocket as ssl_SSLSocket
+except ImportError:
+    ssl_SSLSocket = None
+
+cdef bint HAS_IPV6 = base_events._HAS_IPv6
+
+
 cdef bint is_debug_mode():
     return coroutines._is_debug_mode()
+
+
+# 3.13's Server tracks its client transports: _attach/_detach take one.
+cdef bint SERVER_TRACKS_CLIENTS = sys.version_info >= (3, 13)
+
+
+cdef server_attach(server, transport):
+    if SERVER_TRACKS_CLIENTS:
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+cdef server_detach(server, transport):
+    if SERVER_TRACKS_CLIENTS:
+        server._detach(transport)
+    else:
+        server._detach()

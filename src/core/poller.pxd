@@ -48,6 +48,7 @@ cdef class EpollPoller:
     cdef inline bint is_internal(self, int i) noexcept
     cdef FdWatcher lookup(self, int fd)
     cdef FdWatcher watcher_for(self, int fd, object fileobj)
+    cdef void forget_fd(self, int fd)
     cdef int interest_changed(self, FdWatcher w) except -1
     cdef int flush(self) except -1
     cdef int wait(self, int timeout_ms, bint *polling) except -1

@@ -104,6 +104,7 @@ cdef class EpollPoller:
     cdef FdWatcher watcher_for(self, int fd, object fileobj):
         """The watcher of `fd`, created when there is none."""
         cdef FdWatcher w = self.lookup(fd)
+        cdef epoll_event ev
         if w is None:
             w = FdWatcher.__new__(FdWatcher)
             w.fd = fd
@@ -112,8 +113,30 @@ cdef class EpollPoller:
             if fd >= len(self.watchers):
                 self.watchers.extend([None] * (fd + 1 - len(self.watchers)))
             self.watchers[fd] = w
+        elif (w.kernel_events and w.wanted() == 0 and
+                (fileobj is not w.fileobj or isinstance(fileobj, int))):
+            # All interest was dropped and its EPOLL_CTL_DEL is still
+            # batched; meanwhile the fd may have been closed and its number
+            # reused, so the kernel's registration (if any) may be of another
+            # file.  Only the same socket object proves it is the same file:
+            # otherwise start afresh, with an immediate ADD.
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
+            w.kernel_events = 0
         w.fileobj = fileobj
         return w
+
+    cdef void forget_fd(self, int fd):
+        """The fd is about to be closed by its owner: drop it now."""
+        cdef FdWatcher w = self.lookup(fd)
+        cdef epoll_event ev
+        if w is None:
+            return
+        if w.kernel_events:
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
+            w.kernel_events = 0
+        w.reader = w.writer = None
+        w.io_reader = w.io_writer = None
+        self.watchers[fd] = None
 
     cdef int interest_changed(self, FdWatcher w) except -1:
         """Record that w.wanted() changed; register a new fd at once."""

@@ -15,12 +15,13 @@ this class defines.
 
 import asyncio
 import errno
+import ssl
 import signal
 import socket
 import sys
 import warnings
 import weakref
-from asyncio import base_events
+from asyncio import base_events, selector_events, sslproto, unix_events
 
 from . import _epoll
 from ._pipes import PipeMixin
@@ -50,6 +51,36 @@ _STDLIB_METHODS = (
 )
 
 
+# The connection orchestration of asyncio: name resolution, happy eyeballs,
+# socket options, Server objects, sendfile and start_tls.  It only reaches
+# the loop through the methods below it (sock_connect, _make_socket_transport,
+# _start_serving...), which are ours.
+_STDLIB_NETWORK_METHODS = {
+    base_events.BaseEventLoop: (
+        'create_connection', '_connect_sock', '_create_connection_transport',
+        '_ensure_resolved', 'create_server', '_create_server_getaddrinfo',
+        'connect_accepted_socket', 'sendfile', '_sendfile_fallback',
+        'sock_sendfile', '_sock_sendfile_fallback', '_check_sendfile_params',
+        'start_tls',
+    ),
+    selector_events.BaseSelectorEventLoop: (
+        '_sendfile_native', '_accept_connection2',
+    ),
+    unix_events._UnixSelectorEventLoop: (
+        'create_unix_connection', 'create_unix_server',
+        '_sock_sendfile_native', '_sock_sendfile_native_impl',
+        '_sock_sendfile_update_filepos', '_sock_add_cancellation_callback',
+    ),
+}
+
+# Ours, in Cython: the sock_* operations and the accept loop.
+_CORE_FUNCTIONS = (
+    'sock_recv', 'sock_recv_into', 'sock_recvfrom', 'sock_recvfrom_into',
+    'sock_sendall', 'sock_sendto', 'sock_connect', 'sock_accept',
+    '_start_serving', '_stop_serving',
+)
+
+
 def _sighandler_noop(signum, frame):
     """Python-level handler of a signal handled by the loop.
 
@@ -74,7 +105,35 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
 
     for _name in _STDLIB_METHODS:
         locals()[_name] = getattr(base_events.BaseEventLoop, _name)
-    del _name
+    for _cls, _names in _STDLIB_NETWORK_METHODS.items():
+        for _name in _names:
+            locals()[_name] = getattr(_cls, _name)
+    for _name in _CORE_FUNCTIONS:
+        locals()[_name] = getattr(_epoll, _name)
+    del _name, _cls, _names
+
+    # -- transports --------------------------------------------------------
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *,
+                               extra=None, server=None):
+        return _epoll.SocketTransport(self, sock, protocol, waiter, extra,
+                                      server)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None,
+                            *, server_side=False, server_hostname=None,
+                            extra=None, server=None,
+                            ssl_handshake_timeout=None,
+                            ssl_shutdown_timeout=None):
+        # TLS is asyncio's SSLProtocol (memory BIOs) over our transport.
+        kwargs = {'ssl_handshake_timeout': ssl_handshake_timeout}
+        if sys.version_info >= (3, 11):
+            kwargs['ssl_shutdown_timeout'] = ssl_shutdown_timeout
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            **kwargs)
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
+                                    server=server)
+        return ssl_protocol._app_transport
 
     def __repr__(self):
         return (f'<{type(self).__name__} running={self.is_running()} '

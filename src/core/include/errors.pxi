@@ -5,7 +5,12 @@ cdef extern from "include/debug.h":
 cdef int raise_os_error() except -1:
     """Raise OSError (or its errno subclass) for the current errno."""
     cdef int code = errno
-    raise OSError(code, os_strerror(code))
+    raise os_error(code)
+
+
+cdef object os_error(int code):
+    """An OSError (its errno subclass) for `code`, not raised."""
+    return OSError(code, os_strerror(code))
 
 
 cdef extern from "<string.h>" nogil:
@@ -22,6 +27,7 @@ cdef struct LiveObjects:
     Py_ssize_t loops
     Py_ssize_t pollers
     Py_ssize_t handles
+    Py_ssize_t transports
 
 cdef LiveObjects live_objects
 
@@ -31,4 +37,5 @@ def _live_objects():
     if not LOOP_DEBUG:
         return None
     return {'loops': live_objects.loops, 'pollers': live_objects.pollers,
-            'handles': live_objects.handles}
+            'handles': live_objects.handles,
+            'transports': live_objects.transports}

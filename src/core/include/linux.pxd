@@ -77,3 +77,11 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
     object PyObject_CallNoArgs(object callable)
     object PyObject_Call(object callable, object args, object kwargs)
+
+
+cdef extern from "<sys/socket.h>" nogil:
+    enum:
+        SHUT_WR
+    ssize_t recv(int sockfd, void *buf, size_t len, int flags)
+    ssize_t send(int sockfd, const void *buf, size_t len, int flags)
+    int shutdown(int sockfd, int how)

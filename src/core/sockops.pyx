@@ -1,0 +1,385 @@
+# The sock_* coroutines, and the accept loop of servers.
+#
+# Each operation first tries the syscall; only on EAGAIN does it create a
+# future and a waiter that the poller calls directly when the socket is
+# ready (no Handle, no queued callback).  The waiter leaves the poller when
+# the operation completes, and the coroutine's `finally` makes sure it also
+# leaves when the awaiting task is cancelled, before the caller can close or
+# reuse the socket.  They are module-level functions taking the loop as
+# `self`; loop.EventLoop binds them as methods.
+
+
+cdef int check_socket(Loop loop, object sock) except -1:
+    if ssl_SSLSocket is not None and isinstance(sock, ssl_SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+    if loop._debug and sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+    return 0
+
+
+cdef class SockWaiter(IOWatcher):
+    """One pending sock_* operation on one socket."""
+    cdef:
+        Loop loop
+        object sock
+        int fd
+        object fut
+        bint write
+
+    cdef int wait_for(self, Loop loop, object sock, bint write) except -1:
+        self.loop = loop
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.write = write
+        self.fut = loop.create_future()
+        loop._check_fd_free(self.fd, self.fd)
+        loop._watch(self.fd, sock, self, write)
+        return 0
+
+    cdef int done(self) except -1:
+        self.loop._unwatch(self.fd, self, self.write)
+        return 0
+
+    cdef int on_readable(self) except -1:
+        return self.on_ready()
+
+    cdef int on_writable(self) except -1:
+        return self.on_ready()
+
+    cdef int on_ready(self) except -1:
+        if self.fut.done():
+            return self.done()
+        try:
+            self.attempt()
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.done()
+            self.fut.set_exception(exc)
+        return 0
+
+    cdef attempt(self):
+        raise NotImplementedError
+
+
+cdef class RecvWaiter(SockWaiter):
+    cdef Py_ssize_t nbytes
+
+    cdef attempt(self):
+        data = sock_recv_now(self.fd, self.nbytes)
+        if data is not None:
+            self.done()
+            self.fut.set_result(data)
+
+
+cdef class RecvIntoWaiter(SockWaiter):
+    cdef object buf
+
+    cdef attempt(self):
+        n = self.sock.recv_into(self.buf)
+        self.done()
+        self.fut.set_result(n)
+
+
+cdef class RecvFromWaiter(SockWaiter):
+    cdef object bufsize
+
+    cdef attempt(self):
+        result = self.sock.recvfrom(self.bufsize)
+        self.done()
+        self.fut.set_result(result)
+
+
+cdef class RecvFromIntoWaiter(SockWaiter):
+    cdef object buf
+    cdef object nbytes
+
+    cdef attempt(self):
+        result = self.sock.recvfrom_into(self.buf, self.nbytes)
+        self.done()
+        self.fut.set_result(result)
+
+
+cdef class SendAllWaiter(SockWaiter):
+    cdef object view
+    cdef Py_ssize_t sent
+
+    cdef attempt(self):
+        self.sent += self.sock.send(self.view[self.sent:])
+        if self.sent == len(self.view):
+            self.done()
+            self.fut.set_result(None)
+
+
+cdef class SendToWaiter(SockWaiter):
+    cdef object data
+    cdef object address
+
+    cdef attempt(self):
+        n = self.sock.sendto(self.data, self.address)
+        self.done()
+        self.fut.set_result(n)
+
+
+cdef class ConnectWaiter(SockWaiter):
+    cdef object address
+
+    cdef attempt(self):
+        err = self.sock.getsockopt(SOL_SOCKET, SO_ERROR)
+        self.done()
+        if err != 0:
+            raise OSError(err, f'Connect call failed {self.address}')
+        self.fut.set_result(None)
+
+
+cdef class AcceptWaiter(SockWaiter):
+
+    cdef attempt(self):
+        conn, address = self.sock.accept()
+        self.done()
+        conn.setblocking(False)
+        self.fut.set_result((conn, address))
+
+
+cdef object sock_recv_now(int fd, Py_ssize_t nbytes):
+    """recv() into a new bytes object; None when it would block."""
+    cdef ssize_t n
+    if nbytes < 0:
+        raise ValueError("negative buffersize in recv")
+    if nbytes <= READ_CHUNK:
+        n = recv(fd, recv_buffer, nbytes, 0)
+        if n >= 0:
+            return PyBytes_FromStringAndSize(recv_buffer, n)
+    else:
+        data = PyBytes_FromStringAndSize(NULL, nbytes)
+        n = recv(fd, PyBytes_AS_STRING(data), nbytes, 0)
+        if n >= 0:
+            return data[:n]
+    if errno == EAGAIN or errno == EINTR:
+        return None
+    raise os_error(errno)
+
+
+async def _wait(SockWaiter waiter):
+    try:
+        return await waiter.fut
+    finally:
+        if not waiter.fut.done() or waiter.fut.cancelled():
+            waiter.done()
+
+
+async def sock_recv(Loop self, sock, n):
+    check_socket(self, sock)
+    cdef Py_ssize_t nbytes = n
+    data = sock_recv_now(sock.fileno(), nbytes)
+    if data is not None:
+        return data
+    cdef RecvWaiter waiter = RecvWaiter.__new__(RecvWaiter)
+    waiter.nbytes = nbytes
+    waiter.wait_for(self, sock, False)
+    return await _wait(waiter)
+
+
+async def sock_recv_into(Loop self, sock, buf):
+    check_socket(self, sock)
+    try:
+        return sock.recv_into(buf)
+    except (BlockingIOError, InterruptedError):
+        pass
+    cdef RecvIntoWaiter waiter = RecvIntoWaiter.__new__(RecvIntoWaiter)
+    waiter.buf = buf
+    waiter.wait_for(self, sock, False)
+    return await _wait(waiter)
+
+
+async def sock_recvfrom(Loop self, sock, bufsize):
+    check_socket(self, sock)
+    try:
+        return sock.recvfrom(bufsize)
+    except (BlockingIOError, InterruptedError):
+        pass
+    cdef RecvFromWaiter waiter = RecvFromWaiter.__new__(RecvFromWaiter)
+    waiter.bufsize = bufsize
+    waiter.wait_for(self, sock, False)
+    return await _wait(waiter)
+
+
+async def sock_recvfrom_into(Loop self, sock, buf, nbytes=0):
+    check_socket(self, sock)
+    if not nbytes:
+        nbytes = len(buf)
+    try:
+        return sock.recvfrom_into(buf, nbytes)
+    except (BlockingIOError, InterruptedError):
+        pass
+    cdef RecvFromIntoWaiter waiter = RecvFromIntoWaiter.__new__(
+        RecvFromIntoWaiter)
+    waiter.buf = buf
+    waiter.nbytes = nbytes
+    waiter.wait_for(self, sock, False)
+    return await _wait(waiter)
+
+
+async def sock_sendall(Loop self, sock, data):
+    check_socket(self, sock)
+    try:
+        n = sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        n = 0
+    view = memoryview(data)
+    if n == view.nbytes:
+        return
+    cdef SendAllWaiter waiter = SendAllWaiter.__new__(SendAllWaiter)
+    waiter.view = view.cast('B')
+    waiter.sent = n
+    waiter.wait_for(self, sock, True)
+    return await _wait(waiter)
+
+
+async def sock_sendto(Loop self, sock, data, address):
+    check_socket(self, sock)
+    try:
+        return sock.sendto(data, address)
+    except (BlockingIOError, InterruptedError):
+        pass
+    cdef SendToWaiter waiter = SendToWaiter.__new__(SendToWaiter)
+    waiter.data = data
+    waiter.address = address
+    waiter.wait_for(self, sock, True)
+    return await _wait(waiter)
+
+
+async def sock_connect(Loop self, sock, address):
+    check_socket(self, sock)
+    if sock.family == AF_INET or (HAS_IPV6 and sock.family == AF_INET6):
+        resolved = await self._ensure_resolved(
+            address, family=sock.family, type=sock.type, proto=sock.proto,
+            loop=self)
+        _, _, _, _, address = resolved[0]
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    cdef ConnectWaiter waiter = ConnectWaiter.__new__(ConnectWaiter)
+    waiter.address = address
+    waiter.wait_for(self, sock, True)
+    return await _wait(waiter)
+
+
+async def sock_accept(Loop self, sock):
+    check_socket(self, sock)
+    try:
+        conn, address = sock.accept()
+        conn.setblocking(False)
+        return conn, address
+    except (BlockingIOError, InterruptedError):
+        pass
+    cdef AcceptWaiter waiter = AcceptWaiter.__new__(AcceptWaiter)
+    waiter.wait_for(self, sock, False)
+    return await _wait(waiter)
+
+
+# -- servers ----------------------------------------------------------------
+
+cdef class Listener(IOWatcher):
+    """Accepts connections on a server socket and makes their transports."""
+    cdef:
+        Loop loop
+        object sock
+        int fd
+        object protocol_factory
+        object sslcontext
+        object server
+        int backlog
+        object ssl_handshake_timeout
+        object ssl_shutdown_timeout
+
+    cdef int on_readable(self) except -1:
+        cdef int i
+        loop = self.loop
+        # Several connections may be waiting: accept up to `backlog` of them
+        # per readiness event, as asyncio does (bpo-27906).
+        for i in range(self.backlog):
+            try:
+                conn, addr = self.sock.accept()
+                if loop._debug:
+                    base_events.logger.debug(
+                        "%r got a new connection from %r: %r",
+                        self.server, addr, conn)
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return 0
+            except OSError as exc:
+                if exc.errno in (errno_EMFILE, errno_ENFILE, errno_ENOBUFS,
+                                 errno_ENOMEM):
+                    # Out of fds or memory: the socket stays readable, so
+                    # stop watching it for a while instead of spinning.
+                    loop.call_exception_handler({
+                        'message': 'socket.accept() out of system resource',
+                        'exception': exc,
+                        'socket': trsock.TransportSocket(self.sock),
+                    })
+                    loop._unwatch(self.fd, self, False)
+                    loop.call_later(constants.ACCEPT_RETRY_DELAY,
+                                    self.resume)
+                    return 0
+                raise
+            else:
+                self.make_transport(conn, addr)
+        return 0
+
+    def resume(self):
+        if self.sock is not None and self.sock.fileno() == self.fd:
+            self.loop._watch(self.fd, self.sock, self, False)
+
+    cdef int make_transport(self, conn, addr) except -1:
+        extra = {'peername': addr}
+        if self.sslcontext is not None:
+            # TLS needs the handshake awaited: asyncio's own coroutine.
+            self.loop.create_task(self.loop._accept_connection2(
+                self.protocol_factory, conn, extra, self.sslcontext,
+                self.server, self.ssl_handshake_timeout,
+                self.ssl_shutdown_timeout))
+            return 0
+        protocol = None
+        try:
+            protocol = self.protocol_factory()
+            SocketTransport(self.loop, conn, protocol, None, extra,
+                            self.server)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            conn.close()
+            context = {
+                'message': 'Error on transport creation for incoming '
+                           'connection',
+                'exception': exc,
+            }
+            if protocol is not None:
+                context['protocol'] = protocol
+            self.loop.call_exception_handler(context)
+        return 0
+
+
+def _start_serving(Loop self, protocol_factory, sock, sslcontext=None,
+                   server=None, backlog=100, ssl_handshake_timeout=None,
+                   ssl_shutdown_timeout=None):
+    cdef Listener listener = Listener.__new__(Listener)
+    listener.loop = self
+    listener.sock = sock
+    listener.fd = sock.fileno()
+    listener.protocol_factory = protocol_factory
+    listener.sslcontext = sslcontext
+    listener.server = server
+    listener.backlog = backlog
+    listener.ssl_handshake_timeout = ssl_handshake_timeout
+    listener.ssl_shutdown_timeout = ssl_shutdown_timeout
+    self._watch(listener.fd, sock, listener, False)
+
+
+def _stop_serving(Loop self, sock):
+    self._poller.forget_fd(sock.fileno())
+    sock.close()

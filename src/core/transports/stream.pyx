@@ -1,0 +1,531 @@
+# Stream socket transports (TCP and Unix).
+#
+# Users get a SocketTransport: a Python class (compiled here) deriving from
+# asyncio.Transport, because libraries check isinstance(t, asyncio.Transport)
+# and a cdef class cannot derive from it (BaseTransport's __slots__ conflict
+# with any C layout).  Its methods are compiled and forward to a StreamCore,
+# the cdef class that owns the socket, the buffers and the protocol calls.
+# The poller calls the core directly when the socket is ready.
+#
+# Behaviour follows asyncio's selector transports step for step (messages,
+# the order of protocol calls, flow control); the differences are speed:
+# reads and writes are direct syscalls, and reads run during I/O dispatch
+# rather than from a queued handle.
+
+cdef enum:
+    # Bytes read per readiness event: asyncio's max_size (256 KiB).
+    READ_CHUNK = 256 * 1024
+    # Calls to write() after the connection is lost before each warning:
+    # asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES.
+    CONNLOST_WRITES_BEFORE_WARNING = 5
+    # Most buffers one sendmsg() takes (Linux's IOV_MAX).
+    MAX_IOV = 1024
+
+# Reads land here and are copied into a bytes object of the exact size.  One
+# buffer serves every loop of the process: it is only used with the GIL held
+# and never across a callback.
+cdef char recv_buffer[READ_CHUNK]
+
+
+cdef class StreamCore(IOWatcher):
+
+    def __cinit__(self):
+        self.write_buffer = bytearray()
+        self.high_water = 64 * 1024
+        self.low_water = 16 * 1024
+        if LOOP_DEBUG:
+            live_objects.transports += 1
+
+    def __dealloc__(self):
+        if LOOP_DEBUG:
+            live_objects.transports -= 1
+
+    # -- reading -----------------------------------------------------------
+
+    cdef int start_reading(self) except -1:
+        self.loop._watch(self.fd, self.sock, self, False)
+        return 0
+
+    cdef int stop_reading(self) except -1:
+        self.loop._unwatch(self.fd, self, False)
+        return 0
+
+    cdef int on_readable(self) except -1:
+        if self.conn_lost:
+            return 0
+        if self.buffered:
+            return self.read_into_buffer()
+        return self.read_data()
+
+    cdef int read_data(self) except -1:
+        cdef ssize_t n = recv(self.fd, recv_buffer, READ_CHUNK, 0)
+        if n < 0:
+            if errno == EAGAIN or errno == EINTR:
+                return 0
+            self.fatal_error(os_error(errno),
+                             'Fatal read error on socket transport')
+            return 0
+        if n == 0:
+            return self.on_eof()
+        data = PyBytes_FromStringAndSize(recv_buffer, n)
+        try:
+            self.protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.fatal_error(
+                exc, 'Fatal error: protocol.data_received() call failed.')
+        return 0
+
+    cdef int read_into_buffer(self) except -1:
+        cdef Py_buffer view
+        cdef ssize_t n
+        cdef int err
+        try:
+            buf = self.protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError('get_buffer() returned an empty buffer')
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.fatal_error(
+                exc, 'Fatal error: protocol.get_buffer() call failed.')
+            return 0
+        try:
+            PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
+        except BaseException as exc:
+            self.fatal_error(exc, 'Fatal read error on socket transport')
+            return 0
+        n = recv(self.fd, view.buf, view.len, 0)
+        err = errno
+        PyBuffer_Release(&view)
+        if n < 0:
+            if err == EAGAIN or err == EINTR:
+                return 0
+            self.fatal_error(os_error(err),
+                             'Fatal read error on socket transport')
+            return 0
+        if n == 0:
+            return self.on_eof()
+        try:
+            self.protocol.buffer_updated(n)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.fatal_error(
+                exc, 'Fatal error: protocol.buffer_updated() call failed.')
+        return 0
+
+    cdef int on_eof(self) except -1:
+        if self.loop._debug:
+            base_events.logger.debug("%r received EOF", self.transport)
+        try:
+            keep_open = self.protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.fatal_error(
+                exc, 'Fatal error: protocol.eof_received() call failed.')
+            return 0
+        if keep_open:
+            # The protocol may still write, but nothing more can be read.
+            self.stop_reading()
+        else:
+            self.close()
+        return 0
+
+    # -- writing -----------------------------------------------------------
+
+    cdef int write(self, object data) except -1:
+        cdef Py_buffer view
+        cdef ssize_t n
+        cdef int err
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f'data argument must be a bytes-like object, '
+                            f'not {type(data).__name__!r}')
+        if self.eof_written:
+            raise RuntimeError('Cannot call write() after write_eof()')
+        if self.empty_waiter is not None:
+            raise RuntimeError('unable to write; sendfile is in progress')
+        if not data:
+            return 0
+        if self.conn_lost:
+            if self.conn_lost >= CONNLOST_WRITES_BEFORE_WARNING:
+                base_events.logger.warning('socket.send() raised exception.')
+            self.conn_lost += 1
+            return 0
+        if len(self.write_buffer) == 0:
+            # Nothing queued: send at once, queue only what the kernel
+            # does not take.
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            n = send(self.fd, view.buf, view.len, 0)
+            err = errno
+            if n == view.len:
+                PyBuffer_Release(&view)
+                return 0
+            if n < 0:
+                if err != EAGAIN and err != EINTR:
+                    PyBuffer_Release(&view)
+                    self.fatal_error(os_error(err),
+                                     'Fatal write error on socket transport')
+                    return 0
+                n = 0
+            try:
+                self.write_buffer.extend((<char *>view.buf)[n:view.len])
+            finally:
+                PyBuffer_Release(&view)
+            self.loop._watch(self.fd, self.sock, self, True)
+        else:
+            self.write_buffer.extend(data)
+        self.maybe_pause_protocol()
+        return 0
+
+    cdef int writelines(self, object list_of_data) except -1:
+        # One syscall for all the pieces: sendmsg() gathers them when the
+        # buffer is empty; otherwise they join the buffer.
+        cdef list pieces = list(list_of_data)
+        if (len(self.write_buffer) or self.conn_lost or self.eof_written or
+                self.empty_waiter is not None or len(pieces) > MAX_IOV or
+                len(pieces) < 2):
+            return self.write(b''.join(pieces))
+        for data in pieces:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f'data argument must be a bytes-like '
+                                f'object, not {type(data).__name__!r}')
+        try:
+            n = self.sock.sendmsg(pieces)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.fatal_error(exc, 'Fatal write error on socket transport')
+            return 0
+        return self.buffer_remaining(b''.join(pieces), n)
+
+    cdef int buffer_remaining(self, object data, Py_ssize_t sent) except -1:
+        if sent >= len(data):
+            return 0
+        self.write_buffer.extend(memoryview(data)[sent:])
+        self.loop._watch(self.fd, self.sock, self, True)
+        self.maybe_pause_protocol()
+        return 0
+
+    cdef int on_writable(self) except -1:
+        cdef ssize_t n
+        cdef Py_ssize_t size = len(self.write_buffer)
+        if self.conn_lost or size == 0:
+            return 0
+        n = send(self.fd, PyByteArray_AS_STRING(self.write_buffer), size, 0)
+        if n < 0:
+            if errno == EAGAIN or errno == EINTR:
+                return 0
+            exc = os_error(errno)
+            self.loop._unwatch(self.fd, self, True)
+            del self.write_buffer[:]
+            self.fatal_error(exc, 'Fatal write error on socket transport')
+            if self.empty_waiter is not None:
+                self.empty_waiter.set_exception(exc)
+            return 0
+        if n:
+            del self.write_buffer[:n]
+        self.maybe_resume_protocol()        # may write more
+        if len(self.write_buffer) == 0:
+            self.loop._unwatch(self.fd, self, True)
+            if self.empty_waiter is not None:
+                self.empty_waiter.set_result(None)
+            if self.closing:
+                self.call_connection_lost(None)
+            elif self.eof_written:
+                self.sock.shutdown(socket_SHUT_WR)
+        return 0
+
+    cdef int maybe_pause_protocol(self) except -1:
+        if len(self.write_buffer) <= self.high_water or self.writing_paused:
+            return 0
+        self.writing_paused = True
+        try:
+            self.protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.loop.call_exception_handler({
+                'message': 'protocol.pause_writing() failed',
+                'exception': exc,
+                'transport': self.transport,
+                'protocol': self.protocol,
+            })
+        return 0
+
+    cdef int maybe_resume_protocol(self) except -1:
+        if not self.writing_paused or len(self.write_buffer) > self.low_water:
+            return 0
+        self.writing_paused = False
+        try:
+            self.protocol.resume_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self.loop.call_exception_handler({
+                'message': 'protocol.resume_writing() failed',
+                'exception': exc,
+                'transport': self.transport,
+                'protocol': self.protocol,
+            })
+        return 0
+
+    # -- closing -----------------------------------------------------------
+
+    cdef int fatal_error(self, object exc, str message) except -1:
+        # OSErrors are the peer's doing: logged in debug mode only.
+        if isinstance(exc, OSError):
+            if self.loop._debug:
+                base_events.logger.debug("%r: %s", self.transport, message,
+                                         exc_info=True)
+        else:
+            self.loop.call_exception_handler({
+                'message': message,
+                'exception': exc,
+                'transport': self.transport,
+                'protocol': self.protocol,
+            })
+        return self.force_close(exc)
+
+    cdef int force_close(self, object exc) except -1:
+        if self.conn_lost:
+            return 0
+        if len(self.write_buffer):
+            del self.write_buffer[:]
+            self.loop._unwatch(self.fd, self, True)
+        if not self.closing:
+            self.closing = True
+            self.stop_reading()
+        self.conn_lost += 1
+        self.loop.call_soon(self.call_connection_lost, exc)
+        return 0
+
+    cdef int close(self) except -1:
+        if self.closing:
+            return 0
+        self.closing = True
+        self.stop_reading()
+        if len(self.write_buffer) == 0:
+            self.conn_lost += 1
+            self.loop._unwatch(self.fd, self, True)
+            self.loop.call_soon(self.call_connection_lost, None)
+        return 0
+
+    def call_connection_lost(self, exc):
+        transport = self.transport
+        try:
+            if self.protocol_connected:
+                self.protocol.connection_lost(exc)
+        finally:
+            # The fd leaves the poller before it is closed, so its number
+            # can be reused at once without inheriting our registration.
+            self.loop._poller.forget_fd(self.fd)
+            self.sock.close()
+            self.sock = None
+            self.protocol = None
+            self.transport = None
+            server = self.server
+            if server is not None:
+                self.server = None
+                server_detach(server, transport)
+
+    def connection_made(self):
+        # Queued by the constructor: connection_made() first, then reading.
+        if self.protocol is None:
+            return
+        self.protocol.connection_made(self.transport)
+
+    def begin_reading(self):
+        if not self.closing and not self.paused:
+            self.start_reading()
+
+
+class SocketTransport(asyncio.Transport):
+    """A stream socket transport (TCP or Unix) of loop.EventLoop."""
+
+    __slots__ = ('_core', '__weakref__')
+
+    # What asyncio's loop methods check before using a transport.
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+
+    def __init__(self, Loop loop not None, sock, protocol, waiter=None,
+                 extra=None, server=None):
+        cdef StreamCore core = StreamCore.__new__(StreamCore)
+        asyncio.Transport.__init__(self, extra)
+        self._core = core
+        core.loop = loop
+        core.sock = sock
+        core.fd = sock.fileno()
+        core.transport = self
+        core.extra = self._extra
+        core.extra['socket'] = trsock.TransportSocket(sock)
+        try:
+            core.extra['sockname'] = sock.getsockname()
+        except OSError:
+            core.extra['sockname'] = None
+        if 'peername' not in core.extra:
+            try:
+                core.extra['peername'] = sock.getpeername()
+            except OSError:
+                core.extra['peername'] = None
+        self.set_protocol(protocol)
+        core.server = server
+        if server is not None:
+            server_attach(server, self)
+        loop._transports[core.fd] = self
+        base_events._set_nodelay(sock)
+        loop.call_soon(core.connection_made)
+        loop.call_soon(core.begin_reading)
+        if waiter is not None:
+            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+
+    def __repr__(self):
+        cdef StreamCore core = self._core
+        cdef FdWatcher w
+        info = [type(self).__name__]
+        if core.sock is None:
+            info.append('closed')
+        elif core.closing:
+            info.append('closing')
+        info.append(f'fd={core.fd}')
+        if not core.loop._closed and core.sock is not None:
+            w = core.loop._poller.lookup(core.fd)
+            reading = w is not None and w.io_reader is core
+            writing = w is not None and w.io_writer is core
+            info.append('read=polling' if reading else 'read=idle')
+            info.append(f'write=<{"polling" if writing else "idle"}, '
+                        f'bufsize={len(core.write_buffer)}>')
+        return '<{}>'.format(' '.join(info))
+
+    def __del__(self, _warn=warnings.warn):
+        cdef StreamCore core = self._core
+        if core.sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning,
+                  source=self)
+            core.loop._poller.forget_fd(core.fd)
+            core.sock.close()
+            core.sock = None
+
+    # -- BaseTransport -----------------------------------------------------
+
+    def get_extra_info(self, name, default=None):
+        return (<StreamCore>self._core).extra.get(name, default)
+
+    def is_closing(self):
+        return (<StreamCore>self._core).closing
+
+    def close(self):
+        (<StreamCore>self._core).close()
+
+    def set_protocol(self, protocol):
+        cdef StreamCore core = self._core
+        core.buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        core.protocol = protocol
+        core.protocol_connected = True
+
+    def get_protocol(self):
+        return (<StreamCore>self._core).protocol
+
+    # -- ReadTransport -----------------------------------------------------
+
+    def is_reading(self):
+        cdef StreamCore core = self._core
+        return not core.closing and not core.paused
+
+    def pause_reading(self):
+        cdef StreamCore core = self._core
+        if core.closing or core.paused:
+            return
+        core.paused = True
+        core.stop_reading()
+        if core.loop._debug:
+            base_events.logger.debug("%r pauses reading", self)
+
+    def resume_reading(self):
+        cdef StreamCore core = self._core
+        if core.closing or not core.paused:
+            return
+        core.paused = False
+        core.start_reading()
+        if core.loop._debug:
+            base_events.logger.debug("%r resumes reading", self)
+
+    # -- WriteTransport ----------------------------------------------------
+
+    def write(self, data):
+        (<StreamCore>self._core).write(data)
+
+    def writelines(self, list_of_data):
+        (<StreamCore>self._core).writelines(list_of_data)
+
+    def write_eof(self):
+        cdef StreamCore core = self._core
+        if core.closing or core.eof_written:
+            return
+        core.eof_written = True
+        if len(core.write_buffer) == 0:
+            core.sock.shutdown(socket_SHUT_WR)
+
+    def can_write_eof(self):
+        return True
+
+    def abort(self):
+        (<StreamCore>self._core).force_close(None)
+
+    def get_write_buffer_size(self):
+        return len((<StreamCore>self._core).write_buffer)
+
+    def get_write_buffer_limits(self):
+        cdef StreamCore core = self._core
+        return (core.low_water, core.high_water)
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        cdef StreamCore core = self._core
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(
+                f'high ({high!r}) must be >= low ({low!r}) must be >= 0')
+        core.high_water = high
+        core.low_water = low
+        core.maybe_pause_protocol()
+
+    # -- what asyncio's loop-level helpers expect of a socket transport ---
+
+    @property
+    def _sock(self):
+        return (<StreamCore>self._core).sock
+
+    @property
+    def _sock_fd(self):
+        return (<StreamCore>self._core).fd
+
+    @property
+    def _loop(self):
+        return (<StreamCore>self._core).loop
+
+    @property
+    def _protocol(self):
+        return (<StreamCore>self._core).protocol
+
+    def _make_empty_waiter(self):
+        cdef StreamCore core = self._core
+        if core.empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        core.empty_waiter = core.loop.create_future()
+        if len(core.write_buffer) == 0:
+            core.empty_waiter.set_result(None)
+        return core.empty_waiter
+
+    def _reset_empty_waiter(self):
+        (<StreamCore>self._core).empty_waiter = None
+
+    def _force_close(self, exc):
+        (<StreamCore>self._core).force_close(exc)
