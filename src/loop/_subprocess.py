@@ -40,13 +40,24 @@ __all__ = ('SubprocessMixin', 'SubprocessTransport')
 
 
 def _can_use_pidfd():
+    """Whether pidfd_open() and waitid(P_PIDFD) both work here."""
     if not hasattr(os, 'pidfd_open') or not hasattr(os, 'P_PIDFD'):
         return False
     try:
-        os.close(os.pidfd_open(os.getpid()))
+        pidfd = os.pidfd_open(os.getpid())
     except OSError:
-        return False    # ENOSYS on old kernels, EPERM under some seccomp
-    return True
+        return False    # ENOSYS before Linux 5.3, EPERM under some seccomp
+    try:
+        # We are not our own child: ECHILD where P_PIDFD is understood,
+        # EINVAL on Linux 5.3 (pidfd_open without waitid support).
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+    except ChildProcessError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(pidfd)
+    return False
 
 
 # Module-level so that tests can force the thread fallback.
