@@ -8,7 +8,10 @@ cdef class Handle:
         readonly object _source_traceback
         object _repr
         object __weakref__
+        # Run again and again (fd readiness, signals): keeps its callback.
+        bint _repeats
 
+    cdef inline void _release(self) noexcept
     cdef inline int _run(self) except -1
 
 

@@ -173,7 +173,9 @@ cdef class Loop:
 
     def _make_handle(self, callback, args):
         """A Handle for `callback(*args)` that is not queued (signals)."""
-        return new_handle(self, callback, tuple(args), None)
+        cdef Handle handle = new_handle(self, callback, tuple(args), None)
+        handle._repeats = True
+        return handle
 
     def _add_callback_signalsafe(self, handle):
         """Queue an existing handle from a signal handler and wake the loop."""
@@ -255,6 +257,8 @@ cdef class Loop:
         if self._debug:
             base_events.logger.debug("Close %r", self)
         self._closed = True
+        for handle in self._ready:
+            (<Handle>handle)._release()
         del self._ready[:]
         self._timers.clear()
         self._poller.close()
@@ -352,6 +356,7 @@ cdef class Loop:
                     self._run_handle_debug(handle)
                 else:
                     handle._run()
+                handle._release()
         except BaseException:
             # KeyboardInterrupt or SystemExit: keep the callbacks that did
             # not run, ahead of those scheduled meanwhile, as asyncio does.
@@ -403,12 +408,14 @@ cdef class Loop:
     def _add_reader(self, fd, callback, *args):
         self._raise_if_closed()
         cdef Handle handle = new_handle(self, callback, args, None)
+        handle._repeats = True
         self._add_fd_handle(fd, handle, False)
         return handle
 
     def _add_writer(self, fd, callback, *args):
         self._raise_if_closed()
         cdef Handle handle = new_handle(self, callback, args, None)
+        handle._repeats = True
         self._add_fd_handle(fd, handle, True)
         return handle
 

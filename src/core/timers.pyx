@@ -139,4 +139,5 @@ cdef class TimerHeap:
         for i in range(n):
             handle = <TimerHandle>self.entries[i].handle
             handle._scheduled = False
+            handle._release()
             Py_DECREF(handle)
