@@ -16,6 +16,7 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import asyncio
+import collections
 import inspect
 import sys
 import warnings
@@ -38,4 +39,5 @@ include "core/poller.pyx"
 include "core/wakeup.pyx"
 include "core/loop.pyx"
 include "core/transports/stream.pyx"
+include "core/transports/datagram.pyx"
 include "core/sockops.pyx"

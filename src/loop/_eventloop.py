@@ -59,7 +59,7 @@ _STDLIB_NETWORK_METHODS = {
     base_events.BaseEventLoop: (
         'create_connection', '_connect_sock', '_create_connection_transport',
         '_ensure_resolved', 'create_server', '_create_server_getaddrinfo',
-        'connect_accepted_socket', 'sendfile', '_sendfile_fallback',
+        'connect_accepted_socket', 'create_datagram_endpoint', 'sendfile', '_sendfile_fallback',
         'sock_sendfile', '_sock_sendfile_fallback', '_check_sendfile_params',
         'start_tls',
     ),
@@ -118,6 +118,11 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
                                extra=None, server=None):
         return _epoll.SocketTransport(self, sock, protocol, waiter, extra,
                                       server)
+
+    def _make_datagram_transport(self, sock, protocol, address=None,
+                                 waiter=None, extra=None):
+        return _epoll.DatagramTransport(self, sock, protocol, address,
+                                        waiter, extra)
 
     def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None,
                             *, server_side=False, server_hostname=None,
