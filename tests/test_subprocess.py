@@ -750,11 +750,13 @@ def test_transport_api(loop):
     assert events[-1] == ('connection_lost', None)
 
 
-def test_close_does_not_kill_a_finished_child(loop):
+def test_close_does_not_kill_a_finished_child(loop, loop_kind):
     async def main():
         transport, proto = await loop.subprocess_exec(
             lambda: RecordingProtocol(loop), '/bin/sh', '-c', 'exit 4',
             stdin=None, stdout=None, stderr=None)
+        # poll() reaps the child behind the loop's back, as in CPython's
+        # test_close_dont_kill_finished.
         while transport.get_extra_info('subprocess').poll() is None:
             await asyncio.sleep(0.01)
         transport.close()
@@ -763,7 +765,13 @@ def test_close_does_not_kill_a_finished_child(loop):
 
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', ResourceWarning)
-        assert run(loop, main()) == 4
+        returncode = run(loop, main())
+    if loop_kind == 'asyncio' and returncode == 255:
+        # asyncio's child watcher lost the race for the exit status (see
+        # test_exit_status_read_through_popen); what matters here is that
+        # close() did not kill the child (-9).
+        return
+    assert returncode == 4
 
 
 @pytest.mark.asyncio_differs(
