@@ -14,14 +14,18 @@ cdef bint SENDS_EMPTY_DATAGRAMS = sys.version_info >= (3, 13)
 cdef int DATAGRAM_HEADER_SIZE = 8 if sys.version_info >= (3, 12) else 0
 
 
-class DatagramTransport(asyncio.DatagramTransport):
-    """A datagram socket transport of loop.EventLoop."""
+class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
+    """A datagram socket transport of loop.EventLoop.
+
+    Also an asyncio.Transport, like asyncio's own datagram transport (its
+    base is the selector transport), which CPython's tests check.
+    """
 
     max_size = 256 * 1024
 
     def __init__(self, Loop loop not None, sock, protocol, address=None,
                  waiter=None, extra=None):
-        asyncio.DatagramTransport.__init__(self, extra)
+        asyncio.BaseTransport.__init__(self, extra)
         self._extra['socket'] = trsock.TransportSocket(sock)
         try:
             self._extra['sockname'] = sock.getsockname()
