@@ -80,6 +80,16 @@ class WriteProto(asyncio.BaseProtocol):
         self.lost.set_result(exc)
 
 
+def rfile(fd):
+    """An unbuffered binary file object to hand to connect_read_pipe()."""
+    return open(fd, 'rb', buffering=0)
+
+
+def wfile(fd):
+    """An unbuffered binary file object to hand to connect_write_pipe()."""
+    return open(fd, 'wb', buffering=0)
+
+
 def connect_read(loop, pipe):
     transport, proto = run(loop, loop.connect_read_pipe(
         lambda: ReadProto(loop), pipe))
@@ -123,11 +133,11 @@ def pipe_fds():
             pass
 
 
-# -- reading -----------------------------------------------------------------
+# -- reading ------------------------------------------------------------------
 
 def test_read_pipe_data_then_eof(loop, pipe_fds):
     r, w = pipe_fds
-    pipe = open(r, 'rb', buffering=0)
+    pipe = rfile(r)
     transport, proto = connect_read(loop, pipe)
     assert isinstance(transport, asyncio.ReadTransport)
     assert transport.get_extra_info('pipe') is pipe
@@ -148,8 +158,8 @@ def test_read_pipe_data_then_eof(loop, pipe_fds):
 
 
 def test_read_pipe_close_before_eof(loop, pipe_fds):
-    r, w = pipe_fds
-    transport, proto = connect_read(loop, open(r, 'rb', buffering=0))
+    r, _w = pipe_fds
+    transport, proto = connect_read(loop, rfile(r))
     transport.close()
     assert transport.is_closing() and not is_reading(transport)
     transport.close()       # idempotent
@@ -159,7 +169,7 @@ def test_read_pipe_close_before_eof(loop, pipe_fds):
 
 def test_pause_and_resume_reading(loop, pipe_fds):
     r, w = pipe_fds
-    transport, proto = connect_read(loop, open(r, 'rb', buffering=0))
+    transport, proto = connect_read(loop, rfile(r))
     transport.pause_reading()
     transport.pause_reading()       # no-op when paused
     assert not is_reading(transport)
@@ -195,7 +205,7 @@ def test_pause_reading_in_connection_made(loop, pipe_fds):
     r, w = pipe_fds
     os.write(w, b'early')
     transport, proto = run(loop, loop.connect_read_pipe(
-        lambda: PausingProto(loop), open(r, 'rb', buffering=0)))
+        lambda: PausingProto(loop), rfile(r)))
     pipe_fds.remove(r)
     try:
         run_briefly(loop, 5)
@@ -211,12 +221,12 @@ def test_read_pipe_large_chunks(loop, pipe_fds):
     # More than max_size (256 KiB) per event: delivered in several chunks,
     # nothing lost.
     r, w = pipe_fds
-    transport, proto = connect_read(loop, open(r, 'rb', buffering=0))
+    _transport, proto = connect_read(loop, rfile(r))
     payload = os.urandom(3 * 1024 * 1024)
 
     async def feed():
         writer, wproto = await loop.connect_write_pipe(
-            lambda: WriteProto(loop), open(w, 'wb', buffering=0))
+            lambda: WriteProto(loop), wfile(w))
         pipe_fds.remove(w)
         writer.write(payload)
         writer.close()
@@ -249,7 +259,7 @@ def test_read_pipe_error_goes_to_exception_handler(loop, pipe_fds):
     r, w = pipe_fds
     contexts = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
-    transport, proto = connect_read(loop, open(r, 'rb', buffering=0))
+    transport, proto = connect_read(loop, rfile(r))
     # A read error that is not EIO: make os.read fail through the fd.
     real_read = os.read
 
@@ -272,11 +282,11 @@ def test_read_pipe_error_goes_to_exception_handler(loop, pipe_fds):
     assert proto.events == ['made', 'lost']
 
 
-# -- writing -----------------------------------------------------------------
+# -- writing ------------------------------------------------------------------
 
 def test_write_pipe_write_and_close(loop, pipe_fds):
     r, w = pipe_fds
-    pipe = open(w, 'wb', buffering=0)
+    pipe = wfile(w)
     transport, proto = connect_write(loop, pipe)
     assert isinstance(transport, asyncio.WriteTransport)
     assert transport.get_extra_info('pipe') is pipe
@@ -299,7 +309,7 @@ def test_write_pipe_write_and_close(loop, pipe_fds):
 
 def test_write_eof_flushes_then_closes(loop, pipe_fds):
     r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    transport, proto = connect_write(loop, wfile(w))
     transport.set_write_buffer_limits(high=1 << 30)     # no pause here
     payload = os.urandom(1024 * 1024)       # more than the pipe holds
     transport.write(payload)
@@ -326,7 +336,7 @@ def test_write_eof_flushes_then_closes(loop, pipe_fds):
 
 def test_write_flow_control(loop, pipe_fds):
     r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    transport, proto = connect_write(loop, wfile(w))
     transport.set_write_buffer_limits(high=4096, low=1024)
     assert transport.get_write_buffer_limits() == (1024, 4096)
     with pytest.raises(ValueError):
@@ -361,8 +371,8 @@ def test_write_flow_control(loop, pipe_fds):
 
 
 def test_lowering_high_water_mark_pauses(loop, pipe_fds):
-    r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    _r, w = pipe_fds
+    transport, proto = connect_write(loop, wfile(w))
     transport.write(os.urandom(200 * 1024))
     size = transport.get_write_buffer_size()
     assert 0 < size <= 65536 * 4
@@ -374,8 +384,8 @@ def test_lowering_high_water_mark_pauses(loop, pipe_fds):
 
 
 def test_abort_drops_the_buffer(loop, pipe_fds):
-    r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    _r, w = pipe_fds
+    transport, proto = connect_write(loop, wfile(w))
     transport.set_write_buffer_limits(high=1 << 30)
     transport.write(os.urandom(1024 * 1024))
     assert transport.get_write_buffer_size() > 0
@@ -388,7 +398,7 @@ def test_abort_drops_the_buffer(loop, pipe_fds):
 def test_reader_closing_is_noticed_without_writing(loop, pipe_fds):
     # The "reader trick": EPOLLERR on the write end when the read end closes.
     r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    _transport, proto = connect_write(loop, wfile(w))
     os.close(r)
     pipe_fds.remove(r)
     assert run(loop, proto.lost) is None
@@ -398,7 +408,7 @@ def test_reader_closing_is_noticed_without_writing(loop, pipe_fds):
 def test_reader_closing_with_buffered_data_is_broken_pipe(loop, pipe_fds,
                                                           caplog):
     r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    transport, proto = connect_write(loop, wfile(w))
     transport.set_write_buffer_limits(high=1 << 30)
     transport.write(os.urandom(1024 * 1024))
     os.close(r)
@@ -424,7 +434,7 @@ def test_write_to_closed_reader_is_epipe(loop, pipe_fds):
     r, w = pipe_fds
     contexts = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    transport, proto = connect_write(loop, wfile(w))
     os.close(r)
     pipe_fds.remove(r)
     transport.write(b'data')
@@ -437,8 +447,8 @@ def test_write_to_closed_reader_is_epipe(loop, pipe_fds):
 def test_write_requires_bytes(loop, pipe_fds):
     if not __debug__:
         pytest.skip('asyncio checks the type with an assert')
-    r, w = pipe_fds
-    transport, proto = connect_write(loop, open(w, 'wb', buffering=0))
+    _r, w = pipe_fds
+    transport, proto = connect_write(loop, wfile(w))
     with pytest.raises(AssertionError):
         transport.write('text')
     transport.close()
@@ -462,9 +472,9 @@ def test_large_transfer_between_two_pipe_transports(loop, pipe_fds):
 
     async def main():
         _, rproto = await loop.connect_read_pipe(
-            lambda: Reader(loop), open(r, 'rb', buffering=0))
+            lambda: Reader(loop), rfile(r))
         writer, wproto = await loop.connect_write_pipe(
-            lambda: WriteProto(loop), open(w, 'wb', buffering=0))
+            lambda: WriteProto(loop), wfile(w))
         pipe_fds.clear()
         view = memoryview(payload)
         for i in range(0, len(payload), 100_000):
@@ -484,15 +494,15 @@ def test_large_transfer_between_two_pipe_transports(loop, pipe_fds):
     assert pauses and len(pauses) == len(resumes)
 
 
-# -- other kinds of pipe -------------------------------------------------------
+# -- other kinds of pipe ------------------------------------------------------
 
 def test_fifo(loop, tmp_path):
     path = tmp_path / 'fifo'
     os.mkfifo(path)
     # Opening the read end first, non-blocking, lets the write end open.
-    rpipe = open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), 'rb', 0)
-    wpipe = open(path, 'wb', buffering=0)
-    reader, rproto = connect_read(loop, rpipe)
+    rpipe = rfile(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    wpipe = wfile(path)
+    _reader, rproto = connect_read(loop, rpipe)
     writer, wproto = connect_write(loop, wpipe)
     writer.write(b'through a fifo')
     writer.close()
@@ -528,9 +538,8 @@ def test_pty_both_directions(loop):
     master, slave = pty.openpty()
     tty.setraw(slave)
     write_slave = os.dup(slave)
-    reader, rproto = connect_read(loop, open(slave, 'rb', buffering=0))
-    writer, wproto = connect_write(loop, open(write_slave, 'wb', buffering=0))
-    master_pipe = open(master, 'r+b', buffering=0)
+    reader, rproto = connect_read(loop, rfile(slave))
+    writer, wproto = connect_write(loop, wfile(write_slave))
     try:
         writer.write(b'to the terminal')
         received = bytearray()
@@ -548,7 +557,7 @@ def test_pty_both_directions(loop):
         assert run(loop, wproto.lost) is None
         assert run(loop, rproto.lost) is None
     finally:
-        master_pipe.close()
+        os.close(master)
 
 
 def test_pty_master_read_gets_eio_when_slave_closes(loop):
@@ -558,7 +567,7 @@ def test_pty_master_read_gets_eio_when_slave_closes(loop):
     master, slave = pty.openpty()
     contexts = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
-    reader, rproto = connect_read(loop, open(master, 'rb', buffering=0))
+    _reader, rproto = connect_read(loop, rfile(master))
     os.write(slave, b'bye')
     run_until(loop, lambda: len(rproto.data) >= 3)
     os.close(slave)
@@ -569,19 +578,19 @@ def test_pty_master_read_gets_eio_when_slave_closes(loop):
 
 
 def test_dev_null_is_a_character_device(loop):
-    writer, wproto = connect_write(loop, open(os.devnull, 'wb', buffering=0))
+    writer, wproto = connect_write(loop, wfile(os.devnull))
     writer.write(b'x' * 1_000_000)
     assert writer.get_write_buffer_size() == 0
     writer.close()
     assert run(loop, wproto.lost) is None
 
 
-# -- reprs, ownership, leaks ---------------------------------------------------
+# -- reprs, ownership, leaks --------------------------------------------------
 
 def test_reprs(loop, pipe_fds):
     r, w = pipe_fds
-    reader, rproto = connect_read(loop, open(r, 'rb', buffering=0))
-    writer, wproto = connect_write(loop, open(w, 'wb', buffering=0))
+    reader, rproto = connect_read(loop, rfile(r))
+    writer, wproto = connect_write(loop, wfile(w))
     assert body(reader) == f'fd={r} polling'
     reader.pause_reading()
     assert body(reader) == f'fd={r} idle'
@@ -609,8 +618,8 @@ def test_repr_and_cleanup_after_loop_closed(loop_factory, pipe_fds):
     r, w = pipe_fds
     ev = loop_factory()
     try:
-        reader, _ = connect_read(ev, open(r, 'rb', buffering=0))
-        writer, _ = connect_write(ev, open(w, 'wb', buffering=0))
+        reader, _ = connect_read(ev, rfile(r))
+        writer, _ = connect_write(ev, wfile(w))
     finally:
         ev.close()
     pipe_fds.clear()
@@ -639,8 +648,8 @@ def test_repr_and_cleanup_after_loop_closed(loop_factory, pipe_fds):
     "asyncio's pipe transports do not register their fd, so add_reader() "
     'silently takes it over; ours refuse, as for socket transports')
 def test_add_reader_refuses_a_pipe_transports_fd(loop, pipe_fds):
-    r, w = pipe_fds
-    reader, rproto = connect_read(loop, open(r, 'rb', buffering=0))
+    r, _w = pipe_fds
+    reader, rproto = connect_read(loop, rfile(r))
     try:
         with pytest.raises(RuntimeError, match='is used by transport'):
             loop.add_reader(r, lambda: None)
@@ -653,7 +662,7 @@ def test_add_reader_refuses_a_pipe_transports_fd(loop, pipe_fds):
 
 def test_set_protocol(loop, pipe_fds):
     r, w = pipe_fds
-    reader, rproto = connect_read(loop, open(r, 'rb', buffering=0))
+    reader, rproto = connect_read(loop, rfile(r))
     other = ReadProto(loop)
     other.events.append('made')
     reader.set_protocol(other)
@@ -667,8 +676,8 @@ def test_set_protocol(loop, pipe_fds):
 
 
 def test_cancelled_connect_closes_the_transport(loop, pipe_fds):
-    r, w = pipe_fds
-    pipe = open(r, 'rb', buffering=0)
+    r, _w = pipe_fds
+    pipe = rfile(r)
     protos = []
 
     def factory():
@@ -692,7 +701,7 @@ def test_debug_mode(loop, pipe_fds, caplog):
     loop.set_debug(True)
     r, w = pipe_fds
     with caplog.at_level(logging.DEBUG, logger='asyncio'):
-        reader, rproto = connect_read(loop, open(r, 'rb', buffering=0))
+        reader, rproto = connect_read(loop, rfile(r))
         reader.pause_reading()
         reader.resume_reading()
         os.close(w)

@@ -16,7 +16,6 @@ import logging
 import os
 import pty
 import signal
-import stat
 import subprocess
 import sys
 import textwrap
@@ -40,7 +39,7 @@ def python(code):
     return [PY, '-c', textwrap.dedent(code)]
 
 
-# -- no child left behind ------------------------------------------------------
+# -- no child left behind -----------------------------------------------------
 
 def our_children():
     """{pid: state letter} of this process's children, from /proc."""
@@ -76,7 +75,7 @@ def no_children():
     assert left == {}, 'children left (Z = zombie)'
 
 
-# -- exit codes and signals ----------------------------------------------------
+# -- exit codes and signals ---------------------------------------------------
 
 @pytest.mark.parametrize('code', [0, 1, 7, 255])
 def test_exit_codes(loop, code):
@@ -138,7 +137,7 @@ def test_signal_after_wait_raises_process_lookup_error(loop):
     run(loop, main())
 
 
-# -- data through the pipes ------------------------------------------------------
+# -- data through the pipes ---------------------------------------------------
 
 def test_large_stdout_and_stderr(loop):
     # 10 MiB on each stream, interleaved: neither pipe may fill up and
@@ -251,7 +250,7 @@ def test_stdout_is_a_real_pipe(loop):
     assert run(loop, main()) == (b'[True, True, True]', b'')
 
 
-# -- communicate, timeouts and cancellation ---------------------------------------
+# -- communicate, timeouts and cancellation -----------------------------------
 
 def test_communicate_timeout_then_kill(loop):
     async def main():
@@ -315,7 +314,7 @@ def test_cancel_during_creation(loop):
     run(loop, main())
 
 
-# -- many processes ------------------------------------------------------------
+# -- many processes -----------------------------------------------------------
 
 def test_hundreds_of_short_lived_processes(loop):
     async def one(i):
@@ -341,7 +340,7 @@ def test_hundreds_of_processes_without_pipes(loop):
     assert run(loop, main(), timeout=120) == [0] * 200
 
 
-# -- spawn failures ----------------------------------------------------------------
+# -- spawn failures -----------------------------------------------------------
 
 def spawn_error(loop, *args, **kwargs):
     async def main():
@@ -436,7 +435,7 @@ def test_shell_argument_checks(loop, cmd, kwargs, message):
     assert run(loop, main()) == message
 
 
-# -- every Popen keyword ---------------------------------------------------------
+# -- every Popen keyword ------------------------------------------------------
 
 REPORT = '''
     import json, os, sys
@@ -580,7 +579,7 @@ def test_stdio_redirections(loop, tmp_path):
     async def main():
         results = {}
         # A file object for stdin, STDOUT for stderr.
-        with open(infile, 'rb') as f:
+        with open(infile, 'rb') as f:  # noqa: ASYNC230 (a local file)
             proc = await asyncio.create_subprocess_exec(
                 *python(code), stdin=f, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT)
@@ -613,6 +612,7 @@ def test_stdio_redirections(loop, tmp_path):
 
 def test_pty_as_standard_streams(loop):
     master, slave = pty.openpty()
+    master_file = open(master, 'rb', buffering=0)  # noqa: SIM115
     code = '''
         import os
         os.write(1, repr([os.isatty(fd) for fd in (0, 1, 2)]).encode())
@@ -637,8 +637,7 @@ def test_pty_as_standard_streams(loop):
             os.close(slave)
         # A pipe transport on the master side: EIO ends it once the child
         # (the last holder of the slave) is gone.
-        _, reader = await loop.connect_read_pipe(
-            Reader, open(master, 'rb', buffering=0))
+        _, reader = await loop.connect_read_pipe(Reader, master_file)
         returncode = await proc.wait()
         exc = await reader.lost
         return returncode, bytes(reader.data), exc
@@ -649,7 +648,7 @@ def test_pty_as_standard_streams(loop):
     assert exc is None or exc.errno == errno.EIO
 
 
-# -- the transport and the protocol ------------------------------------------------
+# -- the transport and the protocol -------------------------------------------
 
 class RecordingProtocol(asyncio.SubprocessProtocol):
     def __init__(self, loop):
@@ -833,7 +832,7 @@ def test_an_installed_safe_child_watcher_is_used(loop):
             watcher.close()
 
 
-# -- fork ------------------------------------------------------------------------
+# -- fork ---------------------------------------------------------------------
 
 def in_forked_child(func):
     """Run func() in a forked child; its return value is the exit code."""
@@ -904,11 +903,11 @@ def test_at_fork_hooks_do_not_run_for_exec_children(loop_kind):
     '''
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     done = subprocess.run(python(code), capture_output=True, env=env,
-                          timeout=60)
+                          timeout=60, check=False)
     assert (done.stdout, done.stderr) == (b'0\n', b'')
 
 
-# -- our reaper ----------------------------------------------------------------
+# -- our reaper ---------------------------------------------------------------
 # Our loop only: asyncio leaves reaping to its child watcher.
 
 @pytest.fixture

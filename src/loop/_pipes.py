@@ -292,7 +292,7 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
                 n = 0
             except (SystemExit, KeyboardInterrupt):
                 raise
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 (ends the transport)
                 self._conn_lost += 1
                 self._fatal_error(exc, 'Fatal write error on pipe transport')
                 return
@@ -313,7 +313,7 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
             return
         except (SystemExit, KeyboardInterrupt):
             raise
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 (ends the transport)
             self._buffer.clear()
             self._conn_lost += 1
             # _fatal_error() removes the writer only if the buffer is not
