@@ -832,6 +832,49 @@ def test_an_installed_safe_child_watcher_is_used(loop):
             watcher.close()
 
 
+def test_loop_in_another_thread(loop_factory):
+    # No signals outside the main thread: reaping must not need them.
+    results = []
+
+    def in_thread():
+        ev = loop_factory()
+        try:
+            async def main():
+                procs = [await asyncio.create_subprocess_shell(f'exit {i}')
+                         for i in range(5)]
+                return [await p.wait() for p in procs]
+            results.append(ev.run_until_complete(main()))
+        finally:
+            ev.close()
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join(60)
+    assert results == [[0, 1, 2, 3, 4]]
+
+
+def test_user_sigchld_handler_and_subprocesses(loop):
+    # An application's own SIGCHLD handler runs, and does not disturb the
+    # loop's reaping.
+    calls = []
+    loop.add_signal_handler(signal.SIGCHLD, calls.append, 'sigchld')
+    try:
+        async def main():
+            proc = await asyncio.create_subprocess_exec(
+                '/bin/sh', '-c', 'exit 6', stdout=subprocess.PIPE)
+            await proc.communicate()
+            for _ in range(100):
+                if calls:
+                    break
+                await asyncio.sleep(0.01)
+            return proc.returncode
+
+        assert run(loop, main()) == 6
+        assert calls and set(calls) == {'sigchld'}
+    finally:
+        loop.remove_signal_handler(signal.SIGCHLD)
+
+
 # -- fork ---------------------------------------------------------------------
 
 def in_forked_child(func):
