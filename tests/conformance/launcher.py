@@ -1,7 +1,8 @@
 """Run one module of CPython's test.test_asyncio in this process.
 
     python launcher.py --target asyncio|loop|uvloop|... --module test_tasks \
-        --out results.jsonl [--skip ids.txt] [--test-timeout 120]
+        --out results.jsonl [--skip ids.txt] [--only ids.txt] \
+        [--test-timeout 120]
 
 With ``--target asyncio`` nothing is patched: the stock classes run exactly
 as CPython runs them.  With any other target (a module offering
@@ -342,6 +343,13 @@ class Recorder(unittest.TestResult):
             self._set('fail' if failed else 'error', err)
 
 
+def read_ids(path):
+    if not path:
+        return set()
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip()}
+
+
 def flatten(suite):
     for item in suite:
         if isinstance(item, unittest.TestSuite):
@@ -356,14 +364,12 @@ def main():
     ap.add_argument('--module', required=True)
     ap.add_argument('--out', required=True)
     ap.add_argument('--skip', help='file of test ids not to run again')
+    ap.add_argument('--only', help='file of the test ids to run (a retry)')
     ap.add_argument('--test-timeout', type=float, default=120)
     args = ap.parse_args()
 
     faulthandler.enable()
-    skip = set()
-    if args.skip:
-        with open(args.skip) as f:
-            skip = {line.strip() for line in f if line.strip()}
+    skip, only = read_ids(args.skip), read_ids(args.only)
 
     with open(args.out, 'a') as out:
         def emit(**record):
@@ -396,7 +402,7 @@ def main():
         for test in flatten(unittest.defaultTestLoader.loadTestsFromModule(
                 module)):
             tid = short_id(test.id())
-            if tid in skip:
+            if tid in skip or (args.only and tid not in only):
                 continue
             status, key, _ = exclusions.classify(tid)
             if status == 'excluded':
