@@ -31,7 +31,6 @@ cdef class Loop:
         uint64_t _timers_fired
         uint64_t _epoll_waits
         double _time_polling
-        double _time_running
 
     cdef inline double _now(self) noexcept
     cdef inline int _raise_if_closed(self) except -1

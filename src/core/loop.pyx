@@ -275,12 +275,17 @@ cdef class Loop:
             timeout_ms = 0
         elif self._timers.size:
             timeout_ms = millis_until(self._timers.earliest() - self._now())
-        t0 = self._now()
         self._epoll_waits += 1
-        self._poller.wait(timeout_ms, &self._polling)
-        self._time_polling += self._now() - t0
+        if timeout_ms:
+            # Time spent blocked, for stats(): only waits that may block.
+            t0 = self._now()
+            self._poller.wait(timeout_ms, &self._polling)
+            self._time_polling += self._now() - t0
+        else:
+            self._poller.wait(0, &self._polling)
         self._dispatch_io(self._poller.nevents)
-        self._collect_due_timers()
+        if self._timers.size:
+            self._collect_due_timers()
         self._run_ready()
         return 0
 
@@ -340,11 +345,9 @@ cdef class Loop:
         cdef list batch = self._ready
         cdef Py_ssize_t i = 0, n = len(batch)
         cdef Handle handle
-        cdef double t0
         if n == 0:
             return 0
         self._ready = self._ready_spare
-        t0 = self._now()
         try:
             while i < n:
                 handle = <Handle>batch[i]
@@ -366,7 +369,6 @@ cdef class Loop:
             handle = None
             del batch[:]
             self._ready_spare = batch
-            self._time_running += self._now() - t0
         return 0
 
     cdef int _run_handle_debug(self, Handle handle) except -1:
@@ -556,5 +558,4 @@ cdef class Loop:
             'ready': len(self._ready),
             'epoll_waits': self._epoll_waits,
             'time_polling': self._time_polling,
-            'time_running': self._time_running,
         }

@@ -40,12 +40,16 @@ cdef class EpollPoller:
         # open): the epoll set is rebuilt before the next wait.
         bint rebuild_needed
         int nevents
+        # fds in the kernel's epoll set, not counting the internal one.
+        Py_ssize_t registered
         # The loop's own wakeup fd, registered under generation 0.
         int internal_fd
         epoll_event events[MAX_EVENTS]
 
     cdef int set_internal_fd(self, int fd) except -1
     cdef inline bint is_internal(self, int i) noexcept
+    cdef inline void set_kernel_events(self, FdWatcher w,
+                                       uint32_t events) noexcept
     cdef FdWatcher lookup(self, int fd)
     cdef FdWatcher watcher_for(self, int fd, object fileobj)
     cdef void forget_fd(self, int fd)

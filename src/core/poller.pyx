@@ -96,6 +96,12 @@ cdef class EpollPoller:
         return (self.internal_fd >= 0 and
                 self.events[i].data.u64 == <uint32_t>self.internal_fd)
 
+    cdef inline void set_kernel_events(self, FdWatcher w,
+                                       uint32_t events) noexcept:
+        # Keeps `registered`, the number of fds in the kernel's epoll set.
+        self.registered += (events != 0) - (w.kernel_events != 0)
+        w.kernel_events = events
+
     cdef FdWatcher lookup(self, int fd):
         if 0 <= fd < len(self.watchers):
             return <FdWatcher>self.watchers[fd]
@@ -121,7 +127,7 @@ cdef class EpollPoller:
             # file.  Only the same socket object proves it is the same file:
             # otherwise start afresh, with an immediate ADD.
             epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
-            w.kernel_events = 0
+            self.set_kernel_events(w, 0)
         w.fileobj = fileobj
         return w
 
@@ -133,7 +139,7 @@ cdef class EpollPoller:
             return
         if w.kernel_events:
             epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
-            w.kernel_events = 0
+            self.set_kernel_events(w, 0)
         w.reader = w.writer = None
         w.io_reader = w.io_writer = None
         self.watchers[fd] = None
@@ -151,7 +157,7 @@ cdef class EpollPoller:
                 # Registered under a previous watcher we lost track of.
                 if epoll_ctl(self.epfd, EPOLL_CTL_MOD, w.fd, &ev) < 0:
                     raise_os_error()
-            w.kernel_events = wanted
+            self.set_kernel_events(w, wanted)
         elif not w.dirty:
             w.dirty = True
             self.dirty.append(w)
@@ -177,7 +183,7 @@ cdef class EpollPoller:
                 # kernel dropped the registration or will report it as a
                 # stranger, which rebuild() handles.
                 epoll_ctl(self.epfd, EPOLL_CTL_DEL, w.fd, &ev)
-                w.kernel_events = 0
+                self.set_kernel_events(w, 0)
             else:
                 ev.events = wanted
                 ev.data.u64 = event_tag(w)
@@ -194,7 +200,7 @@ cdef class EpollPoller:
                         # Closed behind our back: nothing to wait for, as
                         # with asyncio's selector.
                         wanted = 0
-                w.kernel_events = wanted
+                self.set_kernel_events(w, wanted)
             if w.kernel_events == 0 and w.wanted() == 0:
                 self.forget(w)
         del self.dirty[:]
@@ -221,7 +227,7 @@ cdef class EpollPoller:
             ev.events = w.kernel_events
             ev.data.u64 = event_tag(w)
             if epoll_ctl(new_epfd, EPOLL_CTL_ADD, w.fd, &ev) < 0:
-                w.kernel_events = 0
+                self.set_kernel_events(w, 0)
         close(self.epfd)
         self.epfd = new_epfd
         self.rebuild_needed = False
@@ -235,6 +241,12 @@ cdef class EpollPoller:
         """
         cdef int n
         self.flush()
+        if timeout_ms == 0 and self.registered == 0 and not self.rebuild_needed:
+            # No fd to poll and no time to wait: the syscall would only say
+            # so.  (The wakeup eventfd needs no draining: with callbacks
+            # ready, nobody waits for it.)
+            self.nevents = 0
+            return 0
         polling[0] = True
         with nogil:
             n = epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout_ms)
