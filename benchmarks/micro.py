@@ -257,7 +257,7 @@ def getaddrinfo(lp, n):
 # are sized to take about half a second on asyncio. Quick runs do a tenth.
 BENCHMARKS = {
     'call_soon': (call_soon, 1_000_000),
-    'call_soon_3args': (call_soon_3args, 1_000_000),
+    'call_soon_3args': (call_soon_3args, 500_000),
     'call_soon_threadsafe': (call_soon_threadsafe, 100_000),
     'timers': (timers, 200_000),
     'timer_churn': (timer_churn, 200_000),
@@ -265,7 +265,7 @@ BENCHMARKS = {
     'tasks': (tasks, 100_000),
     'tasks_eager': (tasks_eager, 100_000),
     'queue_pingpong': (queue_pingpong, 50_000),
-    'sock_pingpong': (sock_pingpong, 20_000),
+    'sock_pingpong': (sock_pingpong, 10_000),
     'stream_pingpong': (stream_pingpong, 20_000),
     'getaddrinfo': (getaddrinfo, 5_000),
 }

@@ -36,7 +36,7 @@ CEILING = 'C'       # the loop name of the C echo server in the results
 
 # Seconds of warm-up and of measurement per cell.  Latency at one
 # connection needs fewer seconds than throughput at 100 to be stable.
-FULL = {'warmup': {100: 0.3, 1: 0.2}, 'measure': {100: 1.0, 1: 0.5},
+FULL = {'warmup': {100: 0.25, 1: 0.15}, 'measure': {100: 0.8, 1: 0.4},
         'http_warmup': 1}
 QUICK = {'warmup': {100: 0.1, 1: 0.1}, 'measure': {100: 0.3, 1: 0.2},
          'http_warmup': 0}
@@ -301,7 +301,7 @@ def echo_seconds(timing):
     """Estimated seconds of one echo unit (for the time-left estimate)."""
     per_transport = sum(timing['warmup'][c] + timing['measure'][c]
                         for _, _, c in echo_cells()) / len(TRANSPORTS)
-    return 0.5 + per_transport + 0.1 * len(echo_cells())
+    return 0.5 + per_transport + 0.1 * len(echo_cells()) / len(TRANSPORTS)
 
 
 def http_seconds(timing):

@@ -40,10 +40,10 @@ RESULTS = os.path.join(HERE, 'results')
 # Rough seconds of one micro-benchmark process (full size, asyncio),
 # only for the time-left estimate, which corrects itself as it runs.
 MICRO_SECONDS = {
-    'call_soon': 2.0, 'call_soon_3args': 2.5, 'call_soon_threadsafe': 1.0,
-    'timers': 1.2, 'timer_churn': 0.8, 'sleep0': 0.8, 'tasks': 1.2,
-    'tasks_eager': 1.2, 'queue_pingpong': 0.8, 'sock_pingpong': 1.0,
-    'stream_pingpong': 1.0, 'getaddrinfo': 1.0}
+    'call_soon': 1.7, 'call_soon_3args': 1.5, 'call_soon_threadsafe': 0.5,
+    'timers': 1.2, 'timer_churn': 0.6, 'sleep0': 0.8, 'tasks': 1.5,
+    'tasks_eager': 1.5, 'queue_pingpong': 0.8, 'sock_pingpong': 1.0,
+    'stream_pingpong': 1.3, 'getaddrinfo': 0.3}
 
 
 class Unit:
@@ -87,12 +87,12 @@ def plan(args, names):
                  lambda p, name=name, w=writes: net.http_unit(name, w,
                                                                timing, p))
             for name in names])
-    groups.append([Unit('scale/idle/C', 'idle', net.CEILING, 1.5,
+    groups.append([Unit('scale/idle/C', 'idle', net.CEILING, 2.5,
                         lambda p: scale.idle_unit(net.CEILING, 'protocol',
                                                   idle_n, p))])
     for style in scale.IDLE_STYLES:
         groups.append([
-            Unit(f'scale/idle/{style}', 'idle', name, 1.0 + idle_n / 3000,
+            Unit(f'scale/idle/{style}', 'idle', name, 1.0 + idle_n / 2500,
                  lambda p, name=name, style=style:
                  scale.idle_unit(name, style, idle_n, p))
             for name in names])
@@ -254,10 +254,12 @@ def main():
     progress = Progress(sum(u.seconds for u in units), len(units))
     meta = machine_info(args, names)
     records = []
+    meta['unit_seconds'] = []      # to tune the sizes against the budget
     for r, round_units in enumerate(rounds):
         progress.round = f'round {r + 1}/{args.rounds}'
         for unit in round_units:
             base = {'group': unit.group, 'loop': unit.loop, 'round': r}
+            unit_started = time.monotonic()
             why = missing.get(unit.loop) or (
                 build_error if unit.loop == net.CEILING else None)
             if why:
@@ -272,6 +274,9 @@ def main():
                     records.append(dict(base, ident=unit.ident,
                                         na=f'{type(exc).__name__}: {exc}'))
             progress.unit_done(unit)
+            meta['unit_seconds'].append(
+                [unit.ident, unit.loop, r,
+                 round(time.monotonic() - unit_started, 2)])
     progress.finish()
     meta['seconds'] = time.monotonic() - started
     results = {'meta': meta, 'records': records}
