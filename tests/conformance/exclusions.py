@@ -166,6 +166,14 @@ TESTS = {
         'patches asyncio.base_events.socket and the private '
         '_start_serving/_stop_serving of BaseEventLoop',
 
+    'test_events.HandleTests.test_coroutine_like_object_debug_formatting':
+        'tests the private helper asyncio.coroutines._format_coroutine',
+
+    # -- test_runners ----------------------------------------------------------
+    'test_runners.RunTests.test_asyncio_run_debug':
+        'switches the default debug mode by patching the private '
+        'asyncio.coroutines._is_debug_mode that BaseEventLoop.__init__ reads',
+
     # -- test_sendfile ---------------------------------------------------------
     'test_sendfile.*.test_sendfile_force_fallback':
         "forces the fallback by replacing the loop's private "

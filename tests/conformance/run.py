@@ -37,16 +37,17 @@ import report
 
 PYTHONS = ('3.10', '3.11', '3.12', '3.13')
 
-# The CI selection: the core the loop implements (scheduling, timers,
-# futures, tasks, cancellation, executors, signals, the public loop API)
-# in a few minutes on a 2-core machine.  test_events is in it because its
-# loop mixin is the most direct test of a loop; its networking tests fail
-# fast while transports are not implemented.
+# The CI selection: every module that exercises the loop except the two
+# slowest for what they add: test_futures (its tests all run on the
+# suite's virtual-time TestLoop, never on the loop under test) and test_ssl
+# (20 s of TLS handshakes; test_sslproto's start_tls tests stay).
 CI_MODULES = (
-    'test_events', 'test_tasks', 'test_futures', 'test_futures2',
-    'test_locks', 'test_queues', 'test_timeouts', 'test_taskgroups',
-    'test_runners', 'test_waitfor', 'test_threads', 'test_context',
-    'test_eager_task_factory', 'test_pep492', 'test_base_events',
+    'test_base_events', 'test_buffered_proto', 'test_context',
+    'test_eager_task_factory', 'test_events', 'test_futures2', 'test_locks',
+    'test_pep492', 'test_queues', 'test_runners', 'test_sendfile',
+    'test_server', 'test_sock_lowlevel', 'test_sslproto', 'test_staggered',
+    'test_streams', 'test_subprocess', 'test_taskgroups', 'test_tasks',
+    'test_threads', 'test_timeouts', 'test_unix_events', 'test_waitfor',
 )
 
 PASSING = ('pass', 'xfail')
