@@ -6,8 +6,9 @@ each kind) or `loop_factory` (the kind's new_event_loop, for tests that
 make their own loops, e.g. in a subprocess).
 
 Where our loop has a known bug, mark the test ``@pytest.mark.loop_bug(
-"what happens")``: its 'loop' parametrization becomes a strict xfail and
-the 'asyncio' one still has to pass.
+"what happens")`` (``when=<condition>`` for a bug of some Python versions
+only): its 'loop' parametrization becomes a strict xfail and the 'asyncio'
+one still has to pass.
 
 Autouse fixtures check after each test that it leaked nothing: fds, tasks
 left pending on the loop, process-wide asyncio state (running loop,
@@ -33,8 +34,9 @@ FACTORIES = {'asyncio': asyncio.new_event_loop,
 
 def pytest_configure(config):
     config.addinivalue_line(
-        'markers', 'loop_bug(reason): a known bug of our loop; the loop '
-        "parametrization is a strict xfail, asyncio's must pass")
+        'markers', 'loop_bug(reason, when=True): a known bug of our loop '
+        "(when `when` is true); the loop parametrization is a strict xfail, "
+        "asyncio's must pass")
     config.addinivalue_line(
         'markers', 'asyncio_differs(reason, strict=True): asyncio behaves '
         'differently by design; its parametrization is an xfail')
@@ -46,8 +48,9 @@ def pytest_collection_modifyitems(config, items):
         kind = callspec.params.get('loop_kind') if callspec else None
         if kind == 'loop':
             for mark in item.iter_markers('loop_bug'):
-                item.add_marker(pytest.mark.xfail(
-                    reason='BUG: ' + mark.args[0], strict=True))
+                if mark.kwargs.get('when', True):
+                    item.add_marker(pytest.mark.xfail(
+                        reason='BUG: ' + mark.args[0], strict=True))
         elif kind == 'asyncio':
             for mark in item.iter_markers('asyncio_differs'):
                 item.add_marker(pytest.mark.xfail(
@@ -55,7 +58,7 @@ def pytest_collection_modifyitems(config, items):
                     strict=mark.kwargs.get('strict', True)))
 
 
-# -- the loop under test ---------------------------------------------------
+# -- the loop under test ------------------------------------------------------
 
 @pytest.fixture(params=KINDS)
 def loop_kind(request):
@@ -96,7 +99,7 @@ def loop(loop_factory):
     assert not pending, f'the test left tasks pending: {pending}'
 
 
-# -- leak checks -------------------------------------------------------------
+# -- leak checks --------------------------------------------------------------
 
 def _open_fds():
     return set(os.listdir('/proc/self/fd'))

@@ -32,7 +32,7 @@ async def which_loop():
     return type(asyncio.get_running_loop())
 
 
-# -- the loop class --------------------------------------------------------------
+# -- the loop class -----------------------------------------------------------
 
 def test_is_abstract_event_loop(loop):
     assert isinstance(loop, asyncio.AbstractEventLoop)
@@ -79,24 +79,27 @@ def test_package_surface():
     assert set(eloop.__all__) >= {'EventLoop', 'new_event_loop', 'run'}
     assert isinstance(eloop.__version__, str)
     with pytest.raises(AttributeError, match='no attribute'):
-        eloop.no_such_name
+        _ = eloop.no_such_name
 
 
-@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def drop(holder):
+    """Drop the only reference to holder's item and collect."""
+    holder.clear()
+    gc.collect()
+
+
 def test_unclosed_loop_resource_warning(loop_factory):
-    ev = loop_factory()
+    holder = [loop_factory()]
     with pytest.warns(ResourceWarning, match='unclosed event loop'):
-        del ev
-        gc.collect()
+        drop(holder)
 
 
 def test_closed_loop_no_resource_warning(loop_factory):
-    ev = loop_factory()
-    ev.close()
+    holder = [loop_factory()]
+    holder[0].close()
     with warnings.catch_warnings():
         warnings.simplefilter('error', ResourceWarning)
-        del ev
-        gc.collect()
+        drop(holder)
 
 
 # -- loop.run() ---------------------------------------------------------------
@@ -182,8 +185,8 @@ def test_run_refused_inside_a_running_loop():
         ev.run_until_complete(main())
     finally:
         ev.close()
-    assert errors == ['asyncio.run() cannot be called from a running event '
-                      'loop'] * 2
+    assert errors == [('asyncio.run() cannot be called from a running '
+                       'event loop')] * 2
 
 
 def test_run_refuses_what_asyncio_run_refuses():
@@ -217,7 +220,7 @@ def test_run_keeps_context():
     assert var.get() == 'default'
 
 
-# -- asyncio's own entry points ------------------------------------------
+# -- asyncio's own entry points -----------------------------------------------
 
 @pytest.mark.skipif(sys.version_info < (3, 11),
                     reason='asyncio.Runner is new in 3.11')
@@ -253,7 +256,7 @@ def test_asyncio_run_loop_factory():
                        loop_factory=eloop.new_event_loop) is eloop.EventLoop
 
 
-# -- the policy ------------------------------------------------------------------
+# -- the policy ---------------------------------------------------------------
 
 def test_policy_new_event_loop():
     policy = eloop.EventLoopPolicy()

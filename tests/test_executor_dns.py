@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-# -- executors -----------------------------------------------------------------
+# -- executors ----------------------------------------------------------------
 
 
 def test_run_in_executor_default(loop):
@@ -144,7 +144,7 @@ def test_shutdown_default_executor_timeout_accepted(loop):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13),
-                    reason='3.12 waits for the jobs before the timeout applies')
+                    reason='3.12 waits for the jobs, then applies it')
 def test_shutdown_default_executor_timeout_expires(loop):
     release = threading.Event()
     threads_before = set(threading.enumerate())
@@ -199,7 +199,7 @@ def test_close_shuts_executor_down(loop_factory):
         t.join()
 
 
-# -- getaddrinfo -----------------------------------------------------------------
+# -- getaddrinfo --------------------------------------------------------------
 
 NUMERIC = [
     ('127.0.0.1', 80, {}),

@@ -81,7 +81,7 @@ def assert_idles(loop, seconds=0.3):
     assert cpu < 0.5 * wall, f'{cpu:.2f} s of CPU in {wall:.2f} s'
 
 
-# -- the basics ------------------------------------------------------------------
+# -- the basics ---------------------------------------------------------------
 
 def test_add_reader_fires_with_args(loop, pair):
     a, b = pair
@@ -111,7 +111,7 @@ def test_add_reader_with_object_having_fileno(loop, pair):
 
 
 def test_reader_not_called_without_data(loop, pair):
-    a, b = pair
+    a, _ = pair
     got = []
     loop.add_reader(a, got.append, 1)
     run_for(loop, 0.02)
@@ -134,7 +134,7 @@ def test_add_writer_fires(loop, pair):
 
 
 def test_remove_return_values(loop, pair):
-    a, b = pair
+    a, _ = pair
     assert loop.remove_reader(a) is False
     assert loop.remove_writer(a) is False
     loop.add_reader(a, print)
@@ -340,7 +340,7 @@ def test_close_leaves_user_fds_open(loop_factory, pair):
 
 
 def test_add_reader_on_closed_loop(loop, pair):
-    a, b = pair
+    a, _ = pair
     loop.close()
     with pytest.raises(RuntimeError, match='Event loop is closed'):
         loop.add_reader(a, print)
@@ -350,7 +350,7 @@ def test_add_reader_on_closed_loop(loop, pair):
     assert loop.remove_writer(a) is False
 
 
-# -- invalid fds -----------------------------------------------------------------
+# -- invalid fds --------------------------------------------------------------
 
 class BadFileno:
     def fileno(self):
@@ -436,7 +436,7 @@ def test_regular_file_refused(loop, tmp_path, method):
     run_briefly(loop)
 
 
-# -- fds closed or reused behind the loop's back ----------------------------
+# -- fds closed or reused behind the loop's back ------------------------------
 
 def test_registered_fd_closed_loop_idles(loop):
     # The fd is closed without remove_reader(): the kernel drops the

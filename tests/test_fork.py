@@ -9,14 +9,13 @@ selector sees the parent's registrations and the parent sees the child's).
 Each test forks in a subprocess of its own, never in the test runner.
 """
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'src')
+from support import subprocess_env
 
 PROGRAM = textwrap.dedent('''
     import asyncio, json, os, sys, threading, loop
@@ -91,8 +90,8 @@ def forked(loop_kind):
 
 def _run(loop_kind):
     proc = subprocess.run(
-        [sys.executable, '-c', PROGRAM, loop_kind],
-        env=dict(os.environ, PYTHONPATH=SRC),
+        [sys.executable, '-c', PROGRAM, loop_kind], check=False,
+        env=subprocess_env(),
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     child, parent = [json.loads(line) for line in proc.stdout.splitlines()]
