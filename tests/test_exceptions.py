@@ -205,6 +205,25 @@ def test_custom_handler_context_for_a_failed_callback(loop):
         assert seen == ['outside']
 
 
+@pytest.mark.loop_bug(
+    "a callback scheduled with a context= that is not a Context makes "
+    "run_forever() raise TypeError('an instance of Context was expected') "
+    '(PyContext_Enter fails outside the try of Handle._run); asyncio '
+    "reports the failure (AttributeError: no attribute 'run') to the "
+    'exception handler and the loop keeps running')
+def test_bad_context_goes_to_the_handler(loop):
+    contexts = []
+    out = []
+    loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
+    loop.call_soon(out.append, 'bad', context='not a context')
+    loop.call_soon(out.append, 'after')
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert out == ['after']
+    [context] = contexts
+    assert context['message'].startswith('Exception in callback')
+
+
 # -- futures and tasks that nobody looks at -----------------------------------
 
 def test_task_exception_never_retrieved(loop, caplog):

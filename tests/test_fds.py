@@ -110,6 +110,20 @@ def test_add_reader_with_object_having_fileno(loop, pair):
     assert loop.remove_reader(a) is True
 
 
+def test_io_callbacks_run_between_ready_callbacks_and_timers(loop, pair):
+    # One pass: the callbacks already ready, then the fds found ready by
+    # the poll, then the due timers.
+    a, b = pair
+    out = []
+    b.send(b'x')
+    loop.call_at(loop.time() - 1, out.append, 'timer')
+    loop.add_reader(a, lambda: (out.append('reader'), loop.remove_reader(a)))
+    loop.call_soon(out.append, 'soon')
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert out == ['soon', 'reader', 'timer']
+
+
 def test_reader_not_called_without_data(loop, pair):
     a, _ = pair
     got = []

@@ -19,7 +19,7 @@ def stopper(loop, out):
     return stop
 
 
-# -- call_soon ------------------------------------------------------------------
+# -- call_soon ----------------------------------------------------------------
 
 def test_call_soon_fifo_with_args(loop):
     out = []
@@ -86,7 +86,7 @@ def test_timer_scheduled_by_a_callback_waits_for_a_later_pass(loop):
     assert out == ['first', 'stop', 'timer']
 
 
-# -- timers ---------------------------------------------------------------------
+# -- timers -------------------------------------------------------------------
 
 @pytest.mark.asyncio_differs(
     "asyncio's timer heap (heapq of TimerHandles compared by `when` only) "
@@ -138,6 +138,14 @@ def test_far_timer_does_not_block_stop(loop):
     handle.cancel()
 
 
+def test_infinite_delay(loop):
+    h = loop.call_later(float('inf'), print)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert h.when() == float('inf')
+    h.cancel()
+
+
 def test_call_later_requires_delay(loop):
     with pytest.raises(TypeError):
         loop.call_later(None, print)
@@ -185,7 +193,7 @@ def test_cancel_ready_handle_from_an_earlier_callback(loop):
     assert out == ['survivor']
 
 
-# -- Handle and TimerHandle -----------------------------------------------
+# -- Handle and TimerHandle ---------------------------------------------------
 
 def callback(*args):
     pass
@@ -306,7 +314,7 @@ def test_handle_repr_partial(loop):
     h.cancel()
 
 
-# -- contexts -------------------------------------------------------------------
+# -- contexts -----------------------------------------------------------------
 
 def test_callback_runs_in_a_copy_of_the_current_context(loop):
     seen = []
@@ -407,7 +415,7 @@ def test_context_entered_by_a_running_callback_is_refused(loop):
     assert errors == [RuntimeError]
 
 
-# -- futures and tasks ----------------------------------------------------------
+# -- futures and tasks --------------------------------------------------------
 
 async def _coro(value=None):
     await asyncio.sleep(0)
