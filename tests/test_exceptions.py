@@ -267,8 +267,11 @@ def test_task_destroyed_while_pending(loop, caplog):
 
 # -- KeyboardInterrupt and SystemExit -----------------------------------------
 
+@pytest.mark.parametrize('debug', [False, True], ids=['release', 'debug'])
 @pytest.mark.parametrize('exc_type', [KeyboardInterrupt, SystemExit])
-def test_base_exception_propagates_from_callback(loop, exc_type, caplog):
+def test_base_exception_propagates_from_callback(loop, exc_type, debug,
+                                                 caplog):
+    loop.set_debug(debug)
     out = []
 
     def raiser():

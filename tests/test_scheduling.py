@@ -158,7 +158,11 @@ def test_call_at_requires_when(loop):
         loop.call_at(None, print)
 
 
-def test_many_timers_and_cancels(loop):
+@pytest.mark.parametrize('keep_one_in', [1, 3, 50],
+                         ids=['cancel-third', 'cancel-two-thirds',
+                              'cancel-almost-all'])
+def test_many_timers_and_cancels(loop, keep_one_in):
+    # Over half the heap cancelled makes both loops compact their heaps.
     out = []
     base = loop.time()
     # Distinct deadlines (a permutation of 10 us steps): asyncio's order of
@@ -166,11 +170,15 @@ def test_many_timers_and_cancels(loop):
     slot = {i: (i * 7919) % 1000 for i in range(1000)}
     handles = [loop.call_at(base + slot[i] * 1e-5, out.append, i)
                for i in range(1000)]
-    for h in handles[::3]:
-        h.cancel()
+    if keep_one_in == 1:
+        cancelled = set(range(0, 1000, 3))
+    else:
+        cancelled = {i for i in range(1000) if i % keep_one_in}
+    for i in sorted(cancelled, key=lambda i: -i):     # newest first
+        handles[i].cancel()
     loop.call_at(base + 0.011, loop.stop)
     loop.run_forever()
-    assert out == sorted((i for i in range(1000) if i % 3), key=slot.get)
+    assert out == sorted(set(range(1000)) - cancelled, key=slot.get)
 
 
 def test_cancel_timer_from_an_earlier_callback_of_the_same_pass(loop):
