@@ -343,14 +343,23 @@ def run_python(args):
     skipped = [m for m in selected if exclusions.MODULES[m]]
     selected = [m for m in selected if not exclusions.MODULES[m]]
 
-    probe = f'import {args.target} as t; t.new_event_loop().close()'
+    probe = (f'import {args.target} as t; t.new_event_loop().close(); '
+             'print(getattr(t, "__version__", "?"))')
     check = subprocess.run([sys.executable, '-c', probe], check=False,
                            cwd=ROOT, capture_output=True, text=True,
                            env=child_env())
     if check.returncode:
-        sys.exit(f'{args.target} cannot make a loop on Python {python_tag()} '
-                 f'({sys.executable}); is its extension built for this '
-                 f'Python?\n{check.stderr.strip()}')
+        last = (check.stderr.strip().splitlines() or ['?'])[-1]
+        print(f'{args.target} cannot make a loop on Python {python_tag()} '
+              f'({sys.executable}); is its extension built for this '
+              f'Python?\n{check.stderr.strip()}', file=sys.stderr)
+        if not (args.ci or args.module):
+            # Recorded, so the docs say why this Python has no numbers.
+            save(args, {'python': sys.version.split()[0],
+                        'target': args.target, 'selection': 'full',
+                        'date': now(), 'error': f'{args.target} unusable: '
+                        f'{last}'})
+        return 2
 
     jobs = [(m, t) for m in selected for t in ('asyncio', args.target)]
     stop = threading.Event()
@@ -380,7 +389,7 @@ def run_python(args):
 
     data = {
         'python': sys.version.split()[0], 'target': args.target,
-        'date': datetime.datetime.now().isoformat(timespec='seconds'),
+        'target_version': check.stdout.strip(), 'date': now(),
         'selection': ('ci' if args.ci else 'modules' if args.module
                       else 'full'),
         'wall_seconds': round(time.monotonic() - t0, 1),
@@ -401,13 +410,7 @@ def run_python(args):
             totals[k] += m[k]
     data['totals'] = totals
 
-    os.makedirs(RESULTS, exist_ok=True)
-    name = python_tag() + ('' if args.target == 'loop' else '-' + args.target)
-    if data['selection'] != 'full':
-        name += '-' + data['selection']
-    path = os.path.join(RESULTS, name + '.json')
-    with open(path, 'w') as f:
-        json.dump(data, f, indent=1)
+    path = save(args, data)
     print_table(data)
     print(f"\n{totals['also_passing']} of {totals['asyncio_passing']} tests "
           f"passing on asyncio also pass on {args.target} "
@@ -468,6 +471,22 @@ def retry(cols, args, stop):
         if not args.quiet:
             print(f'  retried {sum(map(len, todo.values()))} failures',
                   flush=True)
+
+
+def now():
+    return datetime.datetime.now().isoformat(timespec='seconds')
+
+
+def save(args, data):
+    """results/<python>[-<target>][-<selection>].json; returns the path."""
+    os.makedirs(RESULTS, exist_ok=True)
+    name = python_tag() + ('' if args.target == 'loop' else '-' + args.target)
+    if data['selection'] != 'full':
+        name += '-' + data['selection']
+    path = os.path.join(RESULTS, name + '.json')
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=1)
+    return path
 
 
 def find_python(version):
