@@ -29,19 +29,3 @@ def subprocess_env(**extra):
     return env
 
 
-def handler_in_context_bug():
-    """The loop_bug marker of tests that a custom exception handler's call
-    for a failed callback breaks on 3.12+ (see test_exceptions.py)."""
-    import sys
-
-    import pytest
-    return pytest.mark.loop_bug(
-        'a failing callback is reported to the exception handler while the '
-        "callback's context is still entered (Handle._run calls "
-        'report_callback_error inside PyContext_Enter/Exit); from 3.12 on, '
-        "asyncio's call_exception_handler runs a custom handler with "
-        "handle.get_context().run(...), which raises 'RuntimeError: cannot "
-        "enter context: ... is already entered', so the custom handler is "
-        "never called and 'Unhandled error in exception handler' is logged "
-        'instead; asyncio reports after leaving the context',
-        when=sys.version_info >= (3, 12))

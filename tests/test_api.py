@@ -157,14 +157,6 @@ def test_run_cleans_up():
         main.loop._default_executor._shutdown
 
 
-@pytest.mark.xfail(
-    sys.version_info[:2] == (3, 11), strict=True,
-    reason="BUG: on 3.11 loop.run() inside a running loop goes through "
-    "asyncio.Runner, which makes a loop first and then fails with 'Cannot "
-    "run the event loop while another loop is running' (and a 'coroutine "
-    "BaseEventLoop.shutdown_asyncgens was never awaited' RuntimeWarning); "
-    "asyncio.run() checks first: 'asyncio.run() cannot be called from a "
-    "running event loop'")
 def test_run_refused_inside_a_running_loop():
     errors = []
 

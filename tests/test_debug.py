@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from support import handler_in_context_bug, run_briefly, subprocess_env
+from support import run_briefly, subprocess_env
 
 
 def python(code, kind, *options, env=None, timeout=30):
@@ -222,7 +222,6 @@ def test_non_callable_refused_in_debug(loop, method):
 
 # -- source tracebacks --------------------------------------------------------
 
-@handler_in_context_bug()
 def test_exception_context_has_source_traceback(loop, caplog):
     loop.set_debug(True)
     contexts = []
@@ -245,7 +244,6 @@ def test_exception_context_has_source_traceback(loop, caplog):
     assert f'test_debug.py", line {line}' in caplog.text
 
 
-@handler_in_context_bug()
 def test_no_source_traceback_without_debug(loop):
     contexts = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
@@ -255,12 +253,6 @@ def test_no_source_traceback_without_debug(loop):
     assert 'source_traceback' not in context
 
 
-@pytest.mark.loop_bug(
-    "a debug-mode task's _source_traceback lacks the frame that called "
-    'loop.create_task(): Task() already starts at the caller (create_task '
-    'is Cython, it has no frame), and create_task then deletes the last '
-    'entry as if it were its own frame, as asyncio must; the task repr '
-    "says 'created at' the caller's caller")
 def test_task_source_traceback(loop):
     loop.set_debug(True)
 

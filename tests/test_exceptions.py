@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from support import handler_in_context_bug, run_briefly
+from support import run_briefly
 
 
 def boom():
@@ -103,7 +103,6 @@ def test_default_exception_handler_with_exception(loop, caplog):
 
 # -- custom handlers ----------------------------------------------------------
 
-@handler_in_context_bug()
 def test_set_exception_handler(loop, caplog):
     contexts = []
 
@@ -136,7 +135,6 @@ def test_set_exception_handler_refuses_non_callable(loop):
         loop.set_exception_handler('not callable')
 
 
-@handler_in_context_bug()
 def test_error_in_custom_handler_is_logged(loop, caplog):
     def bad_handler(lp, context):
         raise RuntimeError('handler failed')
@@ -163,7 +161,6 @@ def test_call_exception_handler_passes_context_through(loop):
     assert got == [context]
 
 
-@handler_in_context_bug()
 def test_exception_handler_subclass_method(loop):
     # A handler may be a bound method; it is called with (loop, context).
     class Collector:
@@ -181,11 +178,6 @@ def test_exception_handler_subclass_method(loop):
     assert message.startswith('Exception in callback boom() at ')
 
 
-@pytest.mark.loop_bug(
-    "a custom exception handler for a failed callback runs inside the "
-    "callback's context, still entered: on 3.10/3.11 it sees the callback's "
-    'context (asyncio: the context run_forever was called in); from 3.12 '
-    "on it is not called at all (see handler_in_context_bug in support.py)")
 def test_custom_handler_context_for_a_failed_callback(loop):
     # 3.12+ runs the handler in the failed handle's context; before, in
     # whatever context the loop runs in.
@@ -205,12 +197,6 @@ def test_custom_handler_context_for_a_failed_callback(loop):
         assert seen == ['outside']
 
 
-@pytest.mark.loop_bug(
-    "a callback scheduled with a context= that is not a Context makes "
-    "run_forever() raise TypeError('an instance of Context was expected') "
-    '(PyContext_Enter fails outside the try of Handle._run); asyncio '
-    "reports the failure (AttributeError: no attribute 'run') to the "
-    'exception handler and the loop keeps running')
 def test_bad_context_goes_to_the_handler(loop):
     contexts = []
     out = []

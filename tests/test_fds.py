@@ -406,10 +406,6 @@ def test_remove_invalid_file_object(loop, method, fd):
         getattr(loop, method)(fd)
 
 
-@pytest.mark.loop_bug(
-    "remove_reader(-1)/remove_writer(-1) return False; asyncio raises "
-    "ValueError('Invalid file descriptor: -1') (selectors' lookup only "
-    'falls back to identity search for objects, and fails if not found)')
 @pytest.mark.parametrize('method', ['remove_reader', 'remove_writer'])
 def test_remove_negative_fd(loop, method):
     with pytest.raises(ValueError, match='Invalid file descriptor: -1'):
@@ -515,15 +511,6 @@ def test_closed_fd_number_reused_after_remove(loop):
     "open); asyncio maps its events by fd number alone, so they reach the "
     "new socket's reader (and spin).  Ours tags events with a watcher "
     'generation and drops the stranger.')
-@pytest.mark.loop_bug(
-    'remove_reader(fd), the fd closed (a dup keeps its file open) and its '
-    'number reused, then add_reader(fd), all before the loop polls again: '
-    'watcher_for() sees the batched DEL and starts afresh (DEL fails with '
-    'ENOENT: the number now names the new file, then ADD), but keeps the '
-    "watcher's generation, so the old file's surviving registration "
-    "carries the same tag and its events reach the new reader (here: "
-    'thousands of calls that read EAGAIN, 100% CPU).  Starting afresh '
-    'needs a new generation')
 def test_reused_fd_number_gets_no_events_of_the_old_file(loop):
     a, b = socket.socketpair()
     fd = a.fileno()
@@ -551,14 +538,6 @@ def test_reused_fd_number_gets_no_events_of_the_old_file(loop):
             s.close()
 
 
-@pytest.mark.loop_bug(
-    'after a registered fd is closed without remove_reader() and its '
-    'number is reused by a new socket, add_reader() on the new socket '
-    'replaces the old watcher\'s handle with no epoll_ctl (the interest '
-    'looks unchanged), but the kernel dropped the old registration: the '
-    'new socket is never polled and its reader never runs.  asyncio has '
-    'the same bug (selectors.modify() with unchanged events only swaps '
-    'the data); DESIGN.md section 3 asks ours to get it right')
 @pytest.mark.asyncio_differs(
     'asyncio has the same bug: selectors.modify() with unchanged events '
     'only swaps the data, so the new file is never registered')
@@ -583,13 +562,6 @@ def test_fd_closed_without_remove_then_reused(loop):
             s.close()
 
 
-@pytest.mark.loop_bug(
-    'a registered fd closed without remove_reader() while a dup keeps its '
-    'file open, then its number reused: add_reader() for the new socket '
-    'keeps the old watcher (same generation, no epoll_ctl), so the old '
-    "file's events are delivered to the new reader and the new socket's "
-    'never are (DESIGN.md section 3: no event for an fd to a watcher that '
-    'no longer owns it).  asyncio has the same bug')
 @pytest.mark.asyncio_differs('asyncio has the same bug (see above)')
 def test_fd_closed_without_remove_dup_alive_then_reused(loop):
     a, b = socket.socketpair()

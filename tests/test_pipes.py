@@ -609,9 +609,6 @@ def test_reprs(loop, pipe_fds):
     assert body(writer) == f'closed fd={w} closed'
 
 
-@pytest.mark.loop_bug(
-    'EventLoop.close() keeps its fd watchers, whose handles (no_gc) hold '
-    'the transports: transports left open are never collected')
 def test_repr_and_cleanup_after_loop_closed(loop_factory, pipe_fds):
     # python/asyncio#314: transports left open by a closed loop still have
     # a repr, and dropping them warns and closes their pipes.

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import handler_in_context_bug, run_briefly, subprocess_env
+from support import run_briefly, subprocess_env
 
 PATIENCE = 20.0
 
@@ -198,7 +198,6 @@ def test_add_signal_handler_on_closed_loop(loop):
         loop.add_signal_handler(signal.SIGUSR1, print)
 
 
-@handler_in_context_bug()
 def test_handler_error_goes_to_exception_handler(loop):
     contexts = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))

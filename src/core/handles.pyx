@@ -63,23 +63,36 @@ cdef class Handle:
         """Run the callback in its context; report errors to the loop.
 
         KeyboardInterrupt and SystemExit propagate (they stop run_*);
-        everything else goes to the loop's exception handler.
+        everything else goes to the loop's exception handler, called after
+        the callback's context is left (the handler runs in its own).
         """
         cdef object callback = self._callback
         cdef tuple args = self._args
         cdef object context = self._context
-        PyContext_Enter(context)
-        try:
-            if args is None or len(args) == 0:
-                PyObject_CallNoArgs(callback)
-            else:
-                PyObject_Call(callback, args, None)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            report_callback_error(self, exc)
-        finally:
-            PyContext_Exit(context)
+        cdef object error = None
+        if PyContext_CheckExact(context):
+            PyContext_Enter(context)
+            try:
+                if args is None or len(args) == 0:
+                    PyObject_CallNoArgs(callback)
+                else:
+                    PyObject_Call(callback, args, None)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                error = exc
+            finally:
+                PyContext_Exit(context)
+        else:
+            # Not a Context: what asyncio does with it (and its error).
+            try:
+                context.run(callback, *(args or ()))
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                error = exc
+        if error is not None:
+            report_callback_error(self, error)
         return 0
 
 

@@ -193,10 +193,9 @@ cdef class Loop:
         if self._task_factory is not None:
             # Task factories get the interpreter's exact calling convention.
             return stdlib_create_task(self, coro, **kwargs)
-        task = Task(coro, loop=self, **kwargs)
-        if task._source_traceback:
-            del task._source_traceback[-1]
-        return task
+        # (asyncio trims its own frame off a debug task's traceback; this
+        # Cython method has none, so the traceback already ends right.)
+        return Task(coro, loop=self, **kwargs)
 
     # -- running -----------------------------------------------------------
 
@@ -539,11 +538,11 @@ cdef class Loop:
             return self._poller.lookup(fileobj_to_fd(fileobj))
         except ValueError:
             # A closed socket's fileno() is -1: find it by identity, as
-            # selectors does.
+            # selectors does, and fail as it does when it is not there.
             for w in self._poller.watchers:
                 if w is not None and w.fileobj is fileobj:
                     return w
-            return None
+            raise
 
     # -- introspection -----------------------------------------------------
 

@@ -74,14 +74,28 @@ cdef class EpollPoller:
             live_objects.pollers += 1
 
     def __dealloc__(self):
-        self.close()
+        if self.epfd >= 0:
+            close(self.epfd)
         if LOOP_DEBUG:
             live_objects.pollers -= 1
 
     cdef void close(self):
+        """Close the epoll fd and let go of every watcher and handle, so
+        objects they kept alive (transports) can be collected."""
+        cdef FdWatcher w
         if self.epfd >= 0:
             close(self.epfd)
             self.epfd = -1
+        for w in self.watchers:
+            if w is not None:
+                for handle in (w.reader, w.writer):
+                    if handle is not None:
+                        (<Handle>handle)._repeats = False
+                        (<Handle>handle)._release()
+                w.reader = w.writer = None
+                w.io_reader = w.io_writer = None
+        self.watchers = []
+        self.dirty = []
 
     cdef int set_internal_fd(self, int fd) except -1:
         cdef epoll_event ev
@@ -119,15 +133,20 @@ cdef class EpollPoller:
             if fd >= len(self.watchers):
                 self.watchers.extend([None] * (fd + 1 - len(self.watchers)))
             self.watchers[fd] = w
-        elif (w.kernel_events and w.wanted() == 0 and
-                (fileobj is not w.fileobj or isinstance(fileobj, int))):
-            # All interest was dropped and its EPOLL_CTL_DEL is still
-            # batched; meanwhile the fd may have been closed and its number
-            # reused, so the kernel's registration (if any) may be of another
-            # file.  Only the same socket object proves it is the same file:
-            # otherwise start afresh, with an immediate ADD.
-            epoll_ctl(self.epfd, EPOLL_CTL_DEL, fd, &ev)
-            self.set_kernel_events(w, 0)
+        elif w.kernel_events and (fileobj is not w.fileobj or
+                                  isinstance(fileobj, int)):
+            # A new owner, or an fd number we cannot tell from a reused
+            # one: the fd may have been closed and its number given to
+            # another file since it was registered.  MOD finds the
+            # registration only if it is of the file the number names now;
+            # otherwise start afresh under a new generation, so events of
+            # the old file (kept open by a dup) are recognised as strangers.
+            ev.events = w.kernel_events
+            ev.data.u64 = event_tag(w)
+            if epoll_ctl(self.epfd, EPOLL_CTL_MOD, fd, &ev) < 0:
+                self.set_kernel_events(w, 0)
+                self.next_generation += 1
+                w.generation = self.next_generation
         w.fileobj = fileobj
         return w
 

@@ -165,6 +165,7 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
                 for sig in list(self._signal_handlers):
                     self.remove_signal_handler(sig)
         super().close()
+        self._close_child_watchers()
         self._close_signal_sockets()
         self._executor_shutdown_called = True
         executor = self._default_executor

@@ -16,6 +16,10 @@ def run(main, *, debug=None, loop_factory=new_event_loop):
     if sys.version_info >= (3, 12):
         return asyncio.run(main, debug=debug, loop_factory=loop_factory)
     if sys.version_info >= (3, 11):
+        # asyncio.run()'s own check: Runner would make a loop first.
+        if asyncio._get_running_loop() is not None:
+            raise RuntimeError(
+                "asyncio.run() cannot be called from a running event loop")
         with asyncio.Runner(debug=debug, loop_factory=loop_factory) as runner:
             return runner.run(main)
     return _run_310(main, debug, loop_factory)
