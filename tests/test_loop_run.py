@@ -21,7 +21,7 @@ class Awaitable:
         return 'awaited'
 
 
-# -- run_until_complete ---------------------------------------------------
+# -- run_until_complete -------------------------------------------------------
 
 def test_run_until_complete_coroutine(loop):
     assert loop.run_until_complete(_answer()) == 42
@@ -84,7 +84,7 @@ def test_run_until_complete_cancelled_future(loop):
         loop.run_until_complete(fut)
 
 
-# -- run_forever and stop ---------------------------------------------------
+# -- run_forever and stop -----------------------------------------------------
 
 def test_stop_before_run_runs_one_pass(loop):
     # stop() before run_forever(): the loop runs the callbacks that are ready
@@ -244,7 +244,7 @@ def test_closed_loop_still_makes_futures(loop):
     assert not fut.done()
 
 
-# -- the running loop -------------------------------------------------------
+# -- the running loop ---------------------------------------------------------
 
 def test_get_running_loop(loop):
     async def main():
@@ -296,7 +296,7 @@ def test_time_advances_across_sleep(loop):
     assert loop.time() - t0 >= 0.01 - loop._clock_resolution
 
 
-# -- async generators --------------------------------------------------------
+# -- async generators ---------------------------------------------------------
 
 def test_asyncgen_hooks_installed_while_running(loop):
     outside = sys.get_asyncgen_hooks()

@@ -100,7 +100,7 @@ def test_schedule_order_matches_model(loop_factory, ops):
         ev.close()
 
 
-# -- call_soon trees: callbacks scheduling and cancelling callbacks ----------
+# -- call_soon trees: callbacks scheduling and cancelling callbacks -----------
 
 # An action is ('cancel', j) or ('soon', [actions run by that callback]).
 # Drawn flat (recursive strategies are slow to generate): each flat op
