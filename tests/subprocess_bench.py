@@ -5,8 +5,10 @@
 Two workloads: `true` with no pipes (spawn and reap only), and `true` with
 stdout=PIPE read by communicate() (spawn, two pipe transports, reap).  The
 loops (stdlib asyncio, uvloop when installed, ours) are measured in the same
-process, round by round in turn, so that machine noise hits all of them
-alike; the table gives the median and best round in milliseconds.
+process, round by round in turn (rotating who goes first), so that machine
+noise hits all of them alike.  The table gives the median and best round of wall time, and the
+median CPU time of this process (its threads included, its children not),
+all in milliseconds: on a loaded machine the CPU column is the steadier.
 """
 import argparse
 import asyncio
@@ -47,11 +49,13 @@ def factories():
 
 
 def measure(factory, workload, n):
+    """(wall seconds, CPU seconds of this process) for one round."""
     ev = factory()
     try:
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
         ev.run_until_complete(workload(n))
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         ev.close()
 
@@ -64,18 +68,26 @@ def main():
     loops = factories()
     print(f'Python {sys.version.split()[0]}, {args.n} processes, '
           f'{args.rounds} rounds')
-    print(f'{"workload":<12} {"loop":<8} {"median ms":>10} {"best ms":>8}')
+    print(f'{"workload":<12} {"loop":<8} {"median ms":>10} {"best ms":>8} '
+          f'{"cpu ms":>8}')
     for workload in (no_pipes, stdout_pipe):
         times = {name: [] for name in loops}
         for name, factory in loops.items():     # warm up
             measure(factory, workload, 10)
+        order = list(loops.items())
         for _ in range(args.rounds):
-            for name, factory in loops.items():
+            # Rotate who goes first: a round must not always follow the
+            # same neighbour (uvloop's fork() leaves the most work behind).
+            order.append(order.pop(0))
+            for name, factory in order:
                 times[name].append(measure(factory, workload, args.n))
         for name, samples in times.items():
+            wall = [w for w, _ in samples]
+            cpu = [c for _, c in samples]
             print(f'{workload.__name__:<12} {name:<8} '
-                  f'{statistics.median(samples) * 1e3:>10.1f} '
-                  f'{min(samples) * 1e3:>8.1f}')
+                  f'{statistics.median(wall) * 1e3:>10.1f} '
+                  f'{min(wall) * 1e3:>8.1f} '
+                  f'{statistics.median(cpu) * 1e3:>8.1f}')
 
 
 if __name__ == '__main__':
