@@ -1,8 +1,9 @@
 """In-process micro-benchmarks: operations per second of one loop primitive.
 
-Each benchmark is a function `bench(lp, n) -> seconds` that runs `n`
-operations on a fresh, not yet running loop `lp` and returns the wall time
-of the measured part only (setup such as creating sockets is excluded).
+Each benchmark is a function `bench(lp, n) -> (wall, cpu)` that runs `n`
+operations on a fresh, not yet running loop `lp` and returns the wall and
+CPU seconds of the measured part only (setup such as creating sockets is
+excluded).
 
 Run as a program, it measures one benchmark on one loop and prints one JSON
 line; run.py starts it in a fresh process per loop per round, so no loop
@@ -23,7 +24,7 @@ import socket
 import subprocess
 import sys
 import threading
-from time import perf_counter
+from time import perf_counter, process_time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loops
@@ -31,6 +32,23 @@ import loops
 
 class NotAvailable(Exception):
     """The benchmark cannot run here (feature missing, Python too old)."""
+
+
+class Stopwatch:
+    """Wall time and this process's CPU time (all its threads) since start.
+
+    The report uses CPU time: on a shared machine the time other processes
+    take from ours counts as wall time but not as our CPU time, and every
+    benchmark process is pinned to one CPU, so on a quiet machine the two
+    agree (save the timers benchmark's few idle milliseconds).
+    """
+
+    def __init__(self):
+        self.wall, self.cpu = perf_counter(), process_time()
+
+    def stop(self):
+        """(wall seconds, CPU seconds) since start."""
+        return perf_counter() - self.wall, process_time() - self.cpu
 
 
 def _noop(*args):
@@ -42,13 +60,13 @@ def call_soon(lp, n):
     async def main():
         done = lp.create_future()
         schedule = lp.call_soon
-        t0 = perf_counter()
+        watch = Stopwatch()
         for _ in range(n):
             schedule(_noop)
         # FIFO order: this runs after every callback queued above.
         schedule(done.set_result, None)
         await done
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
@@ -57,12 +75,12 @@ def call_soon_3args(lp, n):
     async def main():
         done = lp.create_future()
         schedule = lp.call_soon
-        t0 = perf_counter()
+        watch = Stopwatch()
         for i in range(n):
             schedule(_noop, i, 2, 3)
         schedule(done.set_result, None)
         await done
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
@@ -78,10 +96,10 @@ def call_soon_threadsafe(lp, n):
             schedule(done.set_result, None)
 
         thread = threading.Thread(target=producer)
-        t0 = perf_counter()
+        watch = Stopwatch()
         thread.start()
         await done
-        elapsed = perf_counter() - t0
+        elapsed = watch.stop()
         thread.join()
         return elapsed
     return lp.run_until_complete(main())
@@ -100,7 +118,7 @@ def timers(lp, n):
                 done.set_result(None)
 
         schedule = lp.call_later
-        t0 = perf_counter()
+        watch = Stopwatch()
         # 7919 is prime, so the delays come in a scrambled order: the heap
         # sees a realistic mix, not an already sorted sequence.
         handles = [schedule((i * 7919 % 5000) * 1e-6, fire)
@@ -108,7 +126,7 @@ def timers(lp, n):
         for handle in handles[1::2]:
             handle.cancel()
         await done
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
@@ -116,7 +134,7 @@ def timer_churn(lp, n):
     """call_later(30).cancel(): a timeout that is set up and never fires."""
     async def main():
         schedule = lp.call_later
-        t0 = perf_counter()
+        watch = Stopwatch()
         for i in range(n):
             schedule(30.0, _noop).cancel()
             if i % 1000 == 999:
@@ -124,17 +142,17 @@ def timer_churn(lp, n):
                 # loop run its own cancelled-timer housekeeping.
                 await asyncio.sleep(0)
         await asyncio.sleep(0)
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
 def sleep0(lp, n):
     """One task doing `await asyncio.sleep(0)` n times."""
     async def main():
-        t0 = perf_counter()
+        watch = Stopwatch()
         for _ in range(n):
             await asyncio.sleep(0)
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
@@ -145,9 +163,9 @@ async def _trivial():
 def tasks(lp, n):
     """gather() of n trivial coroutines (task creation, run, completion)."""
     async def main():
-        t0 = perf_counter()
+        watch = Stopwatch()
         await asyncio.gather(*[_trivial() for _ in range(n)])
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
@@ -170,11 +188,11 @@ def queue_pingpong(lp, n):
                 back.put_nowait(item)
 
         peer = lp.create_task(echo())
-        t0 = perf_counter()
+        watch = Stopwatch()
         for i in range(n):
             there.put_nowait(i)
             await back.get()
-        elapsed = perf_counter() - t0
+        elapsed = watch.stop()
         there.put_nowait(None)
         await peer
         return elapsed
@@ -194,13 +212,13 @@ def sock_pingpong(lp, n):
 
     async def main():
         peer = lp.create_task(echo())
-        t0 = perf_counter()
+        watch = Stopwatch()
         for _ in range(n):
             await lp.sock_sendall(a, msg)
             got = 0
             while got < len(msg):
                 got += len(await lp.sock_recv(a, 65536))
-        elapsed = perf_counter() - t0
+        elapsed = watch.stop()
         a.shutdown(socket.SHUT_WR)      # the echo task sees EOF and ends
         await peer
         return elapsed
@@ -226,12 +244,12 @@ def stream_pingpong(lp, n):
                 await wb.drain()
 
         peer = lp.create_task(echo())
-        t0 = perf_counter()
+        watch = Stopwatch()
         for _ in range(n):
             wa.write(line)
             await wa.drain()
             await ra.readline()
-        elapsed = perf_counter() - t0
+        elapsed = watch.stop()
         # Cancel rather than wait for EOF: rloop 0.5 does not deliver EOF
         # to the peer when a transport made with sock= is closed.
         peer.cancel()
@@ -245,10 +263,10 @@ def stream_pingpong(lp, n):
 def getaddrinfo(lp, n):
     """loop.getaddrinfo of a numeric host, n times in sequence."""
     async def main():
-        t0 = perf_counter()
+        watch = Stopwatch()
         for _ in range(n):
             await lp.getaddrinfo('127.0.0.1', 80, type=socket.SOCK_STREAM)
-        return perf_counter() - t0
+        return watch.stop()
     return lp.run_until_complete(main())
 
 
@@ -272,7 +290,7 @@ BENCHMARKS = {
 
 
 def run_once(loop_name, bench, n):
-    """Seconds for n operations of `bench` on a new loop `loop_name`."""
+    """(wall, CPU) seconds of n operations of `bench` on a new loop."""
     lp = loops.new_loop(loop_name)
     try:
         return BENCHMARKS[bench][0](lp, n)
@@ -284,15 +302,17 @@ def run_once(loop_name, bench, n):
 
 
 def measure(loop_name, bench, n):
-    """A result record: ops/s of one run after a 1/10-size warm-up run."""
+    """A result record after a 1/10-size warm-up run: operations per CPU
+    second ('ops', the figure the report uses) and per wall second."""
     try:
         run_once(loop_name, bench, max(1, n // 10))
-        seconds = run_once(loop_name, bench, n)
+        wall, cpu = run_once(loop_name, bench, n)
     except NotAvailable as exc:
         return {'na': str(exc)}
     except NotImplementedError as exc:
         return {'na': not_implemented(exc)}
-    return {'ops': n / seconds, 'seconds': seconds, 'n': n}
+    return {'ops': n / cpu, 'wall_ops': n / wall, 'cpu_s': cpu,
+            'wall_s': wall, 'n': n}
 
 
 def not_implemented(exc):

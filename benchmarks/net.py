@@ -36,7 +36,7 @@ CEILING = 'C'       # the loop name of the C echo server in the results
 
 # Seconds of warm-up and of measurement per cell.  Latency at one
 # connection needs fewer seconds than throughput at 100 to be stable.
-FULL = {'warmup': {100: 0.25, 1: 0.15}, 'measure': {100: 0.8, 1: 0.4},
+FULL = {'warmup': {100: 0.2, 1: 0.1}, 'measure': {100: 0.8, 1: 0.4},
         'http_warmup': 1}
 QUICK = {'warmup': {100: 0.1, 1: 0.1}, 'measure': {100: 0.3, 1: 0.2},
          'http_warmup': 0}
@@ -167,13 +167,13 @@ def echo_unit(loop, style, transport, timing, progress):
     unix = transport == 'unix'
     tmp = tempfile.mkdtemp(prefix='loop-bench-') if unix else None
     path = os.path.join(tmp, 'echo.sock') if unix else None
-    where = ['-u', path] if unix else ['-p', '0']
     if loop == CEILING:
-        server = Server([os.path.join(BIN, 'echo_server'), *where])
+        server = Server([os.path.join(BIN, 'echo_server'),
+                         *(['-u', path] if unix else ['-p', '0'])])
     else:
-        where = ['--unix', path] if unix else ['--port', '0']
-        server = python_server('echo_server.py',
-                               ['--loop', loop, '--style', style, *where])
+        server = python_server('echo_server.py', [
+            '--loop', loop, '--style', style,
+            *(['--unix', path] if unix else ['--port', '0'])])
     try:
         na = server.na
         if not na:

@@ -10,6 +10,7 @@ throughput figures, asyncio's divided by ours for CPU time, memory and
 latency.  "Best peer" is the best of asyncio, uvloop and rloop in that cell.
 """
 import os
+import re
 import statistics
 
 import loops
@@ -186,8 +187,8 @@ def http_rows():
 
 
 TIMER_ROWS = [
-    ('schedule, ns per timer', (), 'ns_per_timer', lambda x: f'{x:,.0f}'),
-    ('RSS, bytes per timer', (), 'bytes_per_timer', lambda x: f'{x:,.0f}'),
+    ('schedule, CPU ns per timer', (), 'ns_per_timer', lambda x: _whole(x)),
+    ('RSS, bytes per timer', (), 'bytes_per_timer', lambda x: _whole(x)),
     ('first fire, ms late', (), 'first_fire_late_ms', lambda x: f'{x:.3f}'),
 ]
 
@@ -196,97 +197,117 @@ def _ceiling(cell):
     return ('C',) + cell[1:]
 
 
+HEADER = """\
+# Benchmarks
+
+Measured by `make bench` (`benchmarks/run.py`) on {date}.  Each full run
+rewrites this page; do not edit it by hand.
+
+| | |
+|---|---|
+| CPU | {cpu}, {cpus} CPUs, Linux {kernel} |
+| Python | {implementation} {python} (asyncio: its standard loop) |
+| loops | {loop_list} |
+| tools | httptools {httptools}; {wrk}; {gcc} |
+| commit | {commit} |
+| method | {rounds} interleaved round(s) ({mode} mode), medians; server on \
+CPU 0, load on CPU 1 |
+| run time | {minutes} min {seconds_} s |
+
+{chart}
+
+Ratios read "times better than": above 1.00× means faster, or less CPU,
+memory or latency.  *vs asyncio* compares with the standard loop, *vs best
+peer* with the best of asyncio, uvloop and rloop in that cell.  n/a means the
+loop is not installed or lacks the feature (the note says which).
+"""
+
+MICRO = """
+## Micro-benchmarks (operations per CPU second, higher is better)
+
+In-process, each loop in a fresh process per round, pinned to CPU 0.  One
+operation: a callback run, a timer scheduled, a sleep(0), a task gathered, a
+round trip.  Divided by the process's CPU time, not wall time: on a shared
+machine the time other processes take is not charged to the loop, and pinned
+to one CPU the two agree on a quiet machine (the JSON has both).
+"""
+
+ECHO = """
+## Echo servers: server CPU per request (µs, lower is better)
+
+The same Python server for every loop (Protocol, BufferedProtocol, streams,
+sock_*), driven by a C closed-loop client with 100 or 1 connections.  In
+parentheses: the *overhead*, CPU/request minus the C epoll server's (the
+kernel's share), which is the part a loop controls.
+"""
+
+IDLE = """
+## Idle connections: server RSS per connection (bytes, lower is better)
+
+Growth of the server's RSS over {n} connections that each made one round
+trip, divided by their number; the C column is the C echo server's.
+"""
+
+TIMERS = """
+## {n:,} pending timers (lower is better)
+
+call_later 60-70 s ahead in scrambled order, then one 10 ms timer: its
+lateness is the first-fire latency.
+"""
+
+
 def render(res, chart_name):
     meta = res.meta
-    v = meta['versions']
-    loop_list = ', '.join(
-        f'{n} {v.get(n) or "(not installed)"}' for n in res.loops
-        if n != 'asyncio')
-    out = [
-        '# Benchmarks',
-        '',
-        (f'Measured by `make bench` (`benchmarks/run.py`) on {meta["date"]}. '
-        'Each full run rewrites this page; do not edit it by hand.'),
-        '',
-        '| | |',
-        '|---|---|',
-        (f'| CPU | {meta["cpu"]}, {meta["cpus"]} CPUs, Linux '
-        f'{meta["kernel"]} |'),
-        (f'| Python | {meta["implementation"]} {meta["python"]} (asyncio: '
-        'its standard loop) |'),
-        f'| loops | {loop_list} |',
-        (f'| tools | httptools {meta["httptools"]}; {meta["wrk"]}; '
-        f'{meta["gcc"]} |'),
-        f'| commit | {meta["commit"]} |',
-        (f'| method | {meta["rounds"]} interleaved round(s) '
-         f'({meta["mode"]} mode), medians; server on CPU 0, load on CPU 1 |'),
-        (f'| run time | {int(meta.get("seconds", 0)) // 60} min '
-        f'{int(meta.get("seconds", 0)) % 60} s |'),
-        '',
-        f'![Ratios to asyncio]({chart_name})',
-        '',
-        ('Ratios read "times better than": above 1.00× means faster, or less '
-        'CPU, memory or latency.  *vs asyncio* compares with the standard '
-        'loop, *vs best peer* with the best of asyncio, uvloop and rloop in '
-        'that cell.  n/a means the loop is not installed or lacks the '
-        'feature (the note says which).'),
-    ]
+    versions = meta['versions']
+    seconds = int(meta.get('seconds', 0))
+    out = [HEADER.format(
+        loop_list=', '.join(f'{n} {versions.get(n) or "(not installed)"}'
+                            for n in res.loops if n != 'asyncio'),
+        chart=(f'![Ratios to asyncio]({chart_name})' if chart_name
+               else '(no chart: matplotlib is not installed)'),
+        minutes=seconds // 60, seconds_=seconds % 60, **meta)]
     if 'micro' in res.groups:
-        out += ['', '## Micro-benchmarks (operations/s, higher is better)',
-                '',
-                ('In-process, each loop in a fresh process per round, pinned '
-                'to CPU 0.  One operation: a callback run, a timer '
-                'scheduled, a sleep(0), a task gathered, a round trip.'), '',
-                table(res, 'micro', micro_rows(), 'ops', True, si)]
+        out += [MICRO, table(res, 'micro', micro_rows(), 'ops', True, si)]
     if 'echo' in res.groups:
-        out += ['', ('## Echo servers: server CPU per request '
-                '(µs, lower is better)'), '',
-                ('The same Python server for every loop (Protocol, '
-                'BufferedProtocol, streams, sock_*), driven by a C '
-                'closed-loop client with 100 or 1 connections.  In '
-                'parentheses: the *overhead*, CPU/request minus the C epoll '
-                'server\'s (the kernel\'s share), which is what a loop '
-                'controls.'), '',
-                table(res, 'echo', echo_rows(), 'cpu_us', False,
-                      lambda x: f'{x:.2f}', ceiling=_ceiling,
-                      overhead=True),
-                '', '## Echo servers: requests/s (higher is better)', '',
+        out += [ECHO,
+                table(res, 'echo', echo_rows(), 'cpu_us', False, _us,
+                      ceiling=_ceiling, overhead=True),
+                '\n## Echo servers: requests/s (higher is better)\n',
                 table(res, 'echo', echo_rows(), 'rps', True, si,
                       ceiling=_ceiling),
-                '', '## Echo servers: p99 latency (µs, lower is better)', '',
+                '\n## Echo servers: p99 latency (µs, lower is better)\n',
                 table(res, 'echo', echo_rows(), 'p99_us', False, si,
                       ceiling=_ceiling)]
     if 'http' in res.groups:
-        out += ['', '## HTTP/1.1 keep-alive (httptools), wrk -t1', '',
-                'Requests/s (higher is better):', '',
-                table(res, 'http', http_rows(), 'rps', True, si), '',
-                'Server CPU per request (µs, lower is better):', '',
-                table(res, 'http', http_rows(), 'cpu_us', False,
-                      lambda x: f'{x:.2f}'), '',
-                'p99 latency (µs, lower is better):', '',
+        out += ['\n## HTTP/1.1 keep-alive (httptools), wrk -t1\n',
+                'Requests/s (higher is better):\n',
+                table(res, 'http', http_rows(), 'rps', True, si),
+                '\nServer CPU per request (µs, lower is better):\n',
+                table(res, 'http', http_rows(), 'cpu_us', False, _us),
+                '\np99 latency (µs, lower is better):\n',
                 table(res, 'http', http_rows(), 'p99_us', False, si)]
     if 'idle' in res.groups:
-        out += ['', ('## Idle connections: server RSS per connection '
-                '(bytes, lower is better)'), '',
-                ('Growth of the server\'s RSS over '
-                f'{_idle_n(res)} connections that each made one round '
-                'trip, divided by their number; the C column is the C echo '
-                'server\'s.'), '',
+        out += [IDLE.format(n=_idle_n(res)),
                 table(res, 'idle', [(s, (s,)) for s in scale_styles()],
-                      'bytes_per_conn', False, lambda x: f'{x:,.0f}',
+                      'bytes_per_conn', False, _whole,
                       ceiling=lambda cell: ('protocol',), overhead=True)]
     if 'timers' in res.groups:
-        n = _timers_n(res)
-        out += ['', f'## {n:,} pending timers (lower is better)', '',
-                ('call_later 60-70 s ahead in scrambled order, then one '
-                '10 ms timer: its lateness is the first-fire latency.'), '',
+        out += [TIMERS.format(n=_timers_n(res)),
                 table(res, 'timers', TIMER_ROWS, None, False, None)]
-    out += ['', '## Noise', '', _noise(res)]
+    out += ['\n## Noise\n', _noise(res)]
     if res.footnotes:
-        out += ['', '## Notes', '']
+        out += ['\n## Notes\n']
         out += [f'{i}. {note}' for i, note in enumerate(res.footnotes, 1)]
-    out += ['', '## Method', '', METHOD.format(**_timing(meta))]
-    return '\n'.join(out) + '\n'
+    out += ['\n## Method\n', METHOD.format(**_timing(meta))]
+    return re.sub(r'\n{3,}', '\n\n', '\n'.join(out))
+
+
+def _us(x):
+    return f'{x:.2f}'
+
+
+def _whole(x):
+    return f'{x:,.0f}'
 
 
 def _idle_n(res):
@@ -448,11 +469,7 @@ def write(results, full):
     os.makedirs(directory, exist_ok=True)
     res = Results(results)
     png = os.path.join(directory, stem + '.png')
-    has_chart = chart(res, png)
-    text = render(res, stem + '.png' if has_chart else '')
-    if not has_chart:
-        text = text.replace('![Ratios to asyncio]()', '(no chart: '
-                            'matplotlib is not installed)')
+    text = render(res, stem + '.png' if chart(res, png) else None)
     with open(os.path.join(directory, stem + '.md'), 'w') as f:
         f.write(text)
     return text
