@@ -174,6 +174,10 @@ TESTS = {
         'switches the default debug mode by patching the private '
         'asyncio.coroutines._is_debug_mode that BaseEventLoop.__init__ reads',
 
+    'test_runners.RunTests.test_loop_factory_default_event_loop':
+        'asserts that asyncio.EventLoop, passed as loop_factory, is the '
+        "stdlib's SelectorEventLoop: a fact about the stdlib's own class",
+
     # -- test_sendfile ---------------------------------------------------------
     'test_sendfile.*.test_sendfile_force_fallback':
         "forces the fallback by replacing the loop's private "

@@ -111,9 +111,10 @@ def kill(proc):
 
 
 def child_env():
-    """The environment with the repo's src/ first on PYTHONPATH."""
+    """The environment with the repo's src/ (and this directory, for
+    --target selfcheck) first on PYTHONPATH."""
     env = dict(os.environ)
-    paths = [os.path.join(ROOT, 'src')] + [
+    paths = [os.path.join(ROOT, 'src'), HERE] + [
         p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p]
     env['PYTHONPATH'] = os.pathsep.join(paths)
     return env
