@@ -195,7 +195,7 @@ class PausingProto(ReadProto):
 @pytest.mark.skipif(sys.version_info >= (3, 11), reason='see the 3.11+ test')
 @pytest.mark.asyncio_differs(
     "3.10's pipe transport starts reading after connection_made() even if "
-    "it paused reading (fixed in 3.11, gh-91921); ours waits, as 3.11+")
+    "it paused reading (fixed in 3.11); ours waits, as 3.11+ does")
 def test_pause_reading_in_connection_made_310(loop, pipe_fds):
     test_pause_reading_in_connection_made(loop, pipe_fds)
 

@@ -1014,11 +1014,6 @@ def test_children_outliving_the_loop_are_reaped(loop_factory, loop_kind,
     if loop_kind == 'asyncio' and sys.version_info >= (3, 12):
         pytest.skip("asyncio's PidfdChildWatcher (3.12+) leaves the pidfd "
                     "open and the child a zombie")
-    if (loop_kind == 'loop' and
-            '_close_child_watchers' not in
-            eloop.EventLoop.close.__code__.co_names):
-        pytest.xfail('BUG: EventLoop.close() does not call '
-                     '_close_child_watchers() yet (asked of the lead)')
     ev = loop_factory()
     try:
         transport, _ = ev.run_until_complete(ev.subprocess_exec(
