@@ -39,6 +39,27 @@ def missing(name):
     return None
 
 
+def build_stamp():
+    """Path and mtime of our compiled extension, or None.
+
+    Compared before and after a run: the extension may be rebuilt while the
+    suite runs (a process with the old file mapped can even crash), and a
+    report mixing two builds must say so.
+    """
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec('loop._epoll')
+    except ImportError:
+        return None
+    if spec is None or not spec.origin:
+        return None
+    import os
+    try:
+        return [spec.origin, os.path.getmtime(spec.origin)]
+    except OSError:
+        return None
+
+
 def version(name):
     """The version string the report prints for a loop, or None."""
     if name == 'asyncio':

@@ -17,6 +17,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -100,10 +101,12 @@ class Server:
 
     def died(self):
         """Why the server is gone, or None while it runs."""
-        if self.proc.poll() is None:
+        code = self.proc.poll()
+        if code is None:
             return None
-        return (f'server exited ({self.proc.returncode}): '
-                + self.stderr_tail())
+        if code < 0:
+            return f'server crashed ({signal.Signals(-code).name})'
+        return f'server exited ({code}): {self.stderr_tail()}'
 
     def stop(self):
         if self.proc.poll() is None:

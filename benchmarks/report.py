@@ -214,7 +214,7 @@ rewrites this page; do not edit it by hand.
 CPU 0, load on CPU 1 |
 | run time | {minutes} min {seconds_} s |
 
-{chart}
+{warning}{chart}
 
 Ratios read "times better than": above 1.00× means faster, or less CPU,
 memory or latency.  *vs asyncio* compares with the standard loop, *vs best
@@ -260,12 +260,15 @@ def render(res, chart_name):
     meta = res.meta
     versions = meta['versions']
     seconds = int(meta.get('seconds', 0))
-    out = [HEADER.format(
+    out = [HEADER.format(**dict(
+        meta,
         loop_list=', '.join(f'{n} {versions.get(n) or "(not installed)"}'
                             for n in res.loops if n != 'asyncio'),
         chart=(f'![Ratios to asyncio]({chart_name})' if chart_name
                else '(no chart: matplotlib is not installed)'),
-        minutes=seconds // 60, seconds_=seconds % 60, **meta)]
+        warning=(f'**Warning: {meta["warning"]}.**\n\n'
+                 if meta.get('warning') else ''),
+        minutes=seconds // 60, seconds_=seconds % 60))]
     if 'micro' in res.groups:
         out += [MICRO, table(res, 'micro', micro_rows(), 'ops', True, si)]
     if 'echo' in res.groups:

@@ -253,6 +253,7 @@ def main():
     units = [u for units in rounds for u in units]
     progress = Progress(sum(u.seconds for u in units), len(units))
     meta = machine_info(args, names)
+    stamp_before = loops.build_stamp()
     records = []
     meta['unit_seconds'] = []      # to tune the sizes against the budget
     for r, round_units in enumerate(rounds):
@@ -279,6 +280,10 @@ def main():
                  round(time.monotonic() - unit_started, 2)])
     progress.finish()
     meta['seconds'] = time.monotonic() - started
+    if stamp_before != loops.build_stamp():
+        meta['warning'] = ('the loop extension was rebuilt during this run: '
+                           'cells of "loop" may mix two builds, and a server '
+                           'that had the old file mapped may have crashed')
     results = {'meta': meta, 'records': records}
 
     os.makedirs(RESULTS, exist_ok=True)
