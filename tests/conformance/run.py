@@ -423,9 +423,11 @@ def run_python(args):
             if ids:
                 print(f'  flaky on {col} (failed, then passed on retry): '
                       + ', '.join(ids))
-        if mod['stdlib_loop_leaks']:
-            print(f'  note: {m}: {len(mod["stdlib_loop_leaks"])} tests built '
-                  'a stdlib loop in the target column (not injected)')
+        leaks = mod['stdlib_loop_leaks']
+        if leaks:
+            shown = ', '.join(leaks[:3]) + (' ...' if len(leaks) > 3 else '')
+            print(f'  note: {m}: {len(leaks)} tests also built a stdlib loop '
+                  f'in the target column: {shown}')
     if data.get('unused_exclusions'):
         print('  exclusion keys matching nothing here: '
               + ', '.join(data['unused_exclusions']))
