@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import weakref
 
 import pytest
 
@@ -28,6 +29,9 @@ import loop as eloop
 from loop import _epoll
 
 KINDS = ('asyncio', 'loop')
+# Weak references to the loops the `loop` fixture made: each must be gone
+# once its test is over (a check that needs no debug build).
+_fixture_loops = []
 FACTORIES = {'asyncio': asyncio.new_event_loop,
              'loop': eloop.new_event_loop}
 
@@ -80,6 +84,7 @@ def loop(loop_factory):
     executor, when one was made, is shut down (threads joined) first.
     """
     ev = loop_factory()
+    _fixture_loops.append(weakref.ref(ev))
     try:
         yield ev
     finally:
@@ -128,6 +133,9 @@ def _leaks(fds_before, live_before):
             found[f'fd {fd}'] = os.readlink(f'/proc/self/fd/{fd}')
         except OSError:
             pass        # the fd listdir itself used
+    alive = [ref() for ref in _fixture_loops if ref() is not None]
+    if alive:
+        found['loops made by the loop fixture'] = repr(alive)
     live = _epoll._live_objects()
     if live is not None:
         for name, count in live.items():
@@ -149,6 +157,11 @@ def no_leaks(request):
     live_before = _epoll._live_objects()
     yield
     _drop_log_records(request.node)
+    # pytest keeps the test's fixture values until its teardown is over.
+    funcargs = getattr(request.node, 'funcargs', None) or {}
+    for name, value in funcargs.items():
+        if isinstance(value, asyncio.AbstractEventLoop):
+            funcargs[name] = None
     sys.last_exc = sys.last_value = sys.last_traceback = None
     leaks = _leaks(fds_before, live_before)
     for _ in range(3):
@@ -156,6 +169,7 @@ def no_leaks(request):
             break
         gc.collect()
         leaks = _leaks(fds_before, live_before)
+    del _fixture_loops[:]
     assert not leaks, f'the test leaked: {leaks}'
 
 

@@ -1,8 +1,10 @@
 """call_soon, call_later, call_at, handles, contexts, futures and tasks."""
 import asyncio
 import contextvars
+import gc
 import re
 import sys
+import weakref
 
 import pytest
 
@@ -320,6 +322,81 @@ def test_handle_repr_partial(loop):
     else:
         assert repr(h) == '<Handle print()()>'
     h.cancel()
+
+
+# -- handles and the cyclic garbage collector --------------------------------
+
+class Ticker:
+    """Keeps its own timer: a reference cycle through the handle."""
+
+    def __init__(self, loop):
+        self.handle = loop.call_later(3600, self.tick)
+
+    def tick(self):
+        pass
+
+
+HANDLES_UNTRACKED = (
+    'handles are not tracked by the cyclic GC (@cython.no_gc), so a '
+    'reference cycle that runs through a handle is never collected: ')
+
+
+def test_cycle_through_a_timer_handle_is_collected(loop_factory):
+    # handle -> bound method -> object -> handle: collected once the closed
+    # loop no longer holds the handle.
+    ev = loop_factory()
+    ticker = Ticker(ev)
+    ref = weakref.ref(ticker)
+    ev.close()
+    del ticker
+    gc.collect()
+    assert ref() is None
+
+
+def _loop_with_stored_error_context(loop_factory):
+    ev = loop_factory()
+    contexts = []
+    ev.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
+    ev.call_soon(lambda: 1 / 0)
+    run_briefly(ev)
+    assert len(contexts) == 1
+    ev.close()
+    return weakref.ref(ev)
+
+
+def test_cycle_through_an_exception_context_is_collected(loop_factory):
+    # loop -> handler -> list -> context -> handle -> loop: an exception
+    # handler keeping the contexts it gets, common in test suites.
+    ref = _loop_with_stored_error_context(loop_factory)
+    gc.collect()
+    assert ref() is None
+
+
+class Holder:
+    pass
+
+
+def _handle_in_its_own_context(loop, cancel):
+    holder = Holder()
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, holder)
+    # handle -> context -> holder -> handle
+    holder.handle = loop.call_soon(callback, context=ctx)
+    if cancel:
+        holder.handle.cancel()
+    return weakref.ref(holder)
+
+
+@pytest.mark.loop_bug(
+    HANDLES_UNTRACKED + "a handle whose context holds an object that holds "
+    "the handle (handle -> Context -> value -> handle) leaks, whether it "
+    "ran or was cancelled: neither drops the handle's context")
+@pytest.mark.parametrize('cancel', [False, True], ids=['ran', 'cancelled'])
+def test_cycle_through_a_handle_context_is_collected(loop, cancel):
+    ref = _handle_in_its_own_context(loop, cancel)
+    run_briefly(loop)
+    gc.collect()
+    assert ref() is None
 
 
 # -- contexts -----------------------------------------------------------------
