@@ -386,6 +386,33 @@ def test_add_invalid_fd(loop, method, fd, message):
 
 
 @pytest.mark.parametrize('method', ['add_reader', 'add_writer'])
+def test_add_fd_beyond_c_int(loop, method):
+    with pytest.raises(OverflowError):
+        getattr(loop, method)(2**40, print)
+
+
+@pytest.mark.loop_bug(
+    'a negative fd beyond the C int range raises OverflowError (the int '
+    "conversion comes first); asyncio: ValueError('Invalid file "
+    "descriptor: -1099511627776'), as for any negative fd")
+@pytest.mark.parametrize('method', ['add_reader', 'add_writer',
+                                    'remove_reader', 'remove_writer'])
+def test_huge_negative_fd(loop, method):
+    args = (print,) if method.startswith('add') else ()
+    with pytest.raises(ValueError,
+                       match='^Invalid file descriptor: -1099511627776$'):
+        getattr(loop, method)(-2**40, *args)
+
+
+@pytest.mark.loop_bug(
+    'remove_reader/remove_writer(2**40) raise OverflowError; asyncio '
+    'returns False (no such fd is registered)')
+@pytest.mark.parametrize('method', ['remove_reader', 'remove_writer'])
+def test_remove_fd_beyond_c_int(loop, method):
+    assert getattr(loop, method)(2**40) is False
+
+
+@pytest.mark.parametrize('method', ['add_reader', 'add_writer'])
 def test_add_fileno_raising(loop, method):
     with pytest.raises(ValueError, match='Invalid file object'):
         getattr(loop, method)(BadFileno(), print)
@@ -405,6 +432,14 @@ def test_add_closed_socket_object(loop, method):
 def test_remove_invalid_file_object(loop, method, fd):
     with pytest.raises(ValueError, match='Invalid file object'):
         getattr(loop, method)(fd)
+
+
+@pytest.mark.parametrize('method', ['remove_reader', 'remove_writer'])
+def test_remove_closed_socket_never_registered(loop, method):
+    s = socket.socket()
+    s.close()
+    with pytest.raises(ValueError, match='Invalid file descriptor: -1'):
+        getattr(loop, method)(s)
 
 
 @pytest.mark.parametrize('method', ['remove_reader', 'remove_writer'])
