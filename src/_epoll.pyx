@@ -18,7 +18,9 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 import asyncio
 import collections
 import inspect
+import os
 import sys
+import time
 import warnings
 from errno import EMFILE as errno_EMFILE, ENFILE as errno_ENFILE
 from errno import ENOBUFS as errno_ENOBUFS, ENOMEM as errno_ENOMEM
@@ -37,6 +39,7 @@ include "core/handles.pyx"
 include "core/timers.pyx"
 include "core/poller.pyx"
 include "core/wakeup.pyx"
+include "core/tracing.pyx"
 include "core/loop.pyx"
 include "core/transports/stream.pyx"
 include "core/transports/datagram.pyx"

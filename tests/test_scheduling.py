@@ -336,11 +336,6 @@ class Ticker:
         pass
 
 
-HANDLES_UNTRACKED = (
-    'handles are not tracked by the cyclic GC (@cython.no_gc), so a '
-    'reference cycle that runs through a handle is never collected: ')
-
-
 def test_cycle_through_a_timer_handle_is_collected(loop_factory):
     # handle -> bound method -> object -> handle: collected once the closed
     # loop no longer holds the handle.
@@ -387,10 +382,6 @@ def _handle_in_its_own_context(loop, cancel):
     return weakref.ref(holder)
 
 
-@pytest.mark.loop_bug(
-    HANDLES_UNTRACKED + "a handle whose context holds an object that holds "
-    "the handle (handle -> Context -> value -> handle) leaks, whether it "
-    "ran or was cancelled: neither drops the handle's context")
 @pytest.mark.parametrize('cancel', [False, True], ids=['ran', 'cancelled'])
 def test_cycle_through_a_handle_context_is_collected(loop, cancel):
     ref = _handle_in_its_own_context(loop, cancel)

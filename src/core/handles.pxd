@@ -10,6 +10,8 @@ cdef class Handle:
         object __weakref__
         # Run again and again (fd readiness, signals): keeps its callback.
         bint _repeats
+        # When it was queued (loop time), for lag tracing; 0 when unknown.
+        double _queued_at
 
     cdef inline void _release(self) noexcept
     cdef inline int _run(self) except -1

@@ -2,13 +2,26 @@
 # get_context, reprs), stored in C fields so the loop runs them without a
 # dictionary lookup or a bound-method call.
 
-# Handles are not tracked by the cyclic garbage collector: a million queued
-# handles would otherwise be traversed by every collection, which cost a
-# third of call_soon's time (callgrind).  Cycles through a handle (an object
-# holding a handle whose callback is one of its methods) are broken instead:
-# a one-shot handle drops its callback once it has run or is cancelled, and
-# closing the loop drops the callbacks of the handles it discards.
-@cython.no_gc
+cdef inline void gc_hide(Handle handle) noexcept:
+    """The loop queues `handle`: the collector need not traverse it."""
+    PyObject_GC_UnTrack(handle)
+
+
+cdef inline void gc_show(Handle handle) noexcept:
+    """The loop lets go of `handle`: the collector sees it again."""
+    if not PyObject_GC_IsTracked(handle):
+        PyObject_GC_Track(handle)
+
+
+# Queued handles are hidden from the cyclic garbage collector: a million
+# handles waiting in the ready queue or the timer heap would otherwise be
+# traversed by every collection, which cost a third of call_soon's time
+# (callgrind).  A handle is untracked when the loop queues it and tracked
+# again when the loop lets go of it (see gc_hide/gc_show): while queued it is
+# reachable from the loop anyway, and once out of the queue any cycle through
+# it is collected as usual.  One-shot handles also drop their callback once
+# run, as nothing can call it again.
+@cython.no_gc_clear
 @cython.freelist(250)
 cdef class Handle:
     """A callback scheduled with call_soon()/call_soon_threadsafe()."""
@@ -40,6 +53,7 @@ cdef class Handle:
     def cancel(self):
         if not self._cancelled:
             self._cancelled = True
+            gc_show(self)       # the loop only keeps it to skip it
             if self._loop._debug:
                 # Keep a representation for debugging: callback and args go.
                 self._repr = repr(self)
@@ -97,7 +111,7 @@ cdef class Handle:
 
 
 # No free list of its own: Cython keeps free lists on base classes only.
-@cython.no_gc
+@cython.no_gc_clear
 cdef class TimerHandle(Handle):
     """A callback scheduled with call_later()/call_at()."""
 
@@ -189,3 +203,4 @@ cdef report_callback_error(Handle handle, exc):
     if handle._source_traceback:
         context['source_traceback'] = handle._source_traceback
     handle._loop.call_exception_handler(context)
+

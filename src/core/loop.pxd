@@ -23,14 +23,20 @@ cdef class Loop:
         readonly object _transports
         int _pid
         readonly dict _counters_cache
+        # Opt-in lag tracing (tracing.pyx), None when off.
+        LagTracer _tracer
         # Always-on counters (see stats()).
         uint64_t _iterations
         uint64_t _callbacks_run
         uint64_t _timers_scheduled
         uint64_t _timers_cancelled
         uint64_t _timers_fired
-        uint64_t _epoll_waits
         double _time_polling
+        double _time_in_run         # wall time spent inside run_forever
+        double _run_started
+        public uint64_t _bytes_read
+        public uint64_t _bytes_written
+        public Py_ssize_t _connections
 
     cdef inline double _now(self) noexcept
     cdef inline int _raise_if_closed(self) except -1
@@ -51,6 +57,7 @@ cdef class Loop:
     cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1
     cdef FdWatcher _find_watcher(self, object fileobj)
     cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1
+    cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1
     cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,
                     bint write) except -1
     cdef int _unwatch(self, int fd, IOWatcher watcher, bint write) except -1

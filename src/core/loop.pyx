@@ -46,6 +46,10 @@ cdef class Loop:
         self._debug = is_debug_mode()
         self._pid = getpid()
         self._transports = WeakValueDictionary()
+        trace = os.environ.get('LOOP_TRACE_LAG')
+        if trace:
+            self._tracer = LagTracer(self, int(trace) if trace.isdigit()
+                                     and trace != '1' else 10)
         if LOOP_DEBUG:
             live_objects.loops += 1
 
@@ -154,6 +158,9 @@ cdef class Loop:
 
     cdef Handle _call_soon(self, object callback, tuple args, object context):
         cdef Handle handle = new_handle(self, callback, args, context)
+        if self._tracer is not None:
+            handle._queued_at = self._now()
+        gc_hide(handle)
         self._ready.append(handle)
         return handle
 
@@ -179,7 +186,10 @@ cdef class Loop:
 
     def _add_callback_signalsafe(self, handle):
         """Queue an existing handle from a signal handler and wake the loop."""
-        self._ready.append(<Handle?>handle)
+        cdef Handle h = <Handle?>handle
+        if self._tracer is not None:
+            h._queued_at = self._now()
+        self._ready.append(h)
         if self._polling:
             self._wakeup.notify()
 
@@ -210,10 +220,14 @@ cdef class Loop:
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
             events._set_running_loop(self)
-            while True:
-                self._run_once()
-                if self._stopping:
-                    break
+            self._run_started = self._now()
+            try:
+                while True:
+                    self._run_once()
+                    if self._stopping:
+                        break
+            finally:
+                self._time_in_run += self._now() - self._run_started
         finally:
             self._stopping = False
             self._thread_id = None
@@ -258,6 +272,7 @@ cdef class Loop:
         self._closed = True
         for handle in self._ready:
             (<Handle>handle)._release()
+            gc_show(<Handle>handle)
         del self._ready[:]
         self._timers.clear()
         self._poller.close()
@@ -274,7 +289,6 @@ cdef class Loop:
             timeout_ms = 0
         elif self._timers.size:
             timeout_ms = millis_until(self._timers.earliest() - self._now())
-        self._epoll_waits += 1
         if timeout_ms:
             # Time spent blocked, for stats(): only waits that may block.
             t0 = self._now()
@@ -305,15 +319,32 @@ cdef class Loop:
             events = self._poller.events[i].events
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
                 if w.io_reader is not None:
-                    w.io_reader.on_readable()
+                    if self._tracer is None:
+                        w.io_reader.on_readable()
+                    else:
+                        self._traced_io(w.io_reader, False)
                 elif w.reader is not None:
                     self._queue_io_handle(w, False)
             # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
                 if w.io_writer is not None:
-                    w.io_writer.on_writable()
+                    if self._tracer is None:
+                        w.io_writer.on_writable()
+                    else:
+                        self._traced_io(w.io_writer, True)
                 elif w.writer is not None:
                     self._queue_io_handle(w, True)
+        return 0
+
+    cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1:
+        # Protocol callbacks called from dispatch (data_received...) are
+        # timed like queued callbacks; their lag is not known.
+        cdef double t0 = self._now()
+        if writable:
+            watcher.on_writable()
+        else:
+            watcher.on_readable()
+        self._tracer.record_duration(t0, self._now() - t0, watcher)
         return 0
 
     cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1:
@@ -321,6 +352,8 @@ cdef class Loop:
         if handle._cancelled:
             self._remove_fd_handle(w.fd, writer)
         else:
+            if self._tracer is not None:
+                handle._queued_at = self._now()
             self._ready.append(handle)
         return 0
 
@@ -334,8 +367,11 @@ cdef class Loop:
             handle = self._timers.pop()
             if handle._cancelled:
                 self._timers.cancelled -= 1
+                gc_show(handle)
                 continue
             self._timers_fired += 1
+            # A timer's lag runs from its deadline.
+            handle._queued_at = handle._when
             self._ready.append(handle)
         return 0
 
@@ -352,13 +388,17 @@ cdef class Loop:
                 handle = <Handle>batch[i]
                 i += 1
                 if handle._cancelled:
+                    gc_show(handle)
                     continue
                 self._callbacks_run += 1
-                if self._debug:
+                if self._tracer is not None:
+                    self._tracer.run(handle)
+                elif self._debug:
                     self._run_handle_debug(handle)
                 else:
                     handle._run()
                 handle._release()
+                gc_show(handle)
         except BaseException:
             # KeyboardInterrupt or SystemExit: keep the callbacks that did
             # not run, ahead of those scheduled meanwhile, as asyncio does.
@@ -546,15 +586,51 @@ cdef class Loop:
 
     # -- introspection -----------------------------------------------------
 
-    def _stats(self):
+    def stats(self):
+        """A snapshot of the loop's counters (always on, cheap to keep).
+
+        Times are in seconds.  `time_polling` is time blocked in epoll_wait;
+        `time_running` is the rest of the time spent in run_forever()
+        (callbacks and the loop's own work).
+        """
+        cdef FdWatcher w
+        cdef Py_ssize_t readers = 0, writers = 0
+        cdef double in_run = self._time_in_run
+        if self._thread_id is not None:
+            in_run += self._now() - self._run_started
+        for w in self._poller.watchers:
+            if w is not None:
+                readers += w.reader is not None or w.io_reader is not None
+                writers += w.writer is not None or w.io_writer is not None
         return {
             'iterations': self._iterations,
             'callbacks_run': self._callbacks_run,
+            'ready': len(self._ready),
             'timers_scheduled': self._timers_scheduled,
             'timers_cancelled': self._timers_cancelled,
             'timers_fired': self._timers_fired,
             'timers_pending': self._timers.size - self._timers.cancelled,
-            'ready': len(self._ready),
-            'epoll_waits': self._epoll_waits,
+            'readers': readers,
+            'writers': writers,
+            'epoll_waits': self._poller.waits,
             'time_polling': self._time_polling,
+            'time_running': in_run - self._time_polling,
+            'bytes_read': self._bytes_read,
+            'bytes_written': self._bytes_written,
+            'connections': self._connections,
         }
+
+    def trace_lag(self, enabled=True, *, slowest=10):
+        """Turn lag tracing on (fresh figures) or off; safe while running."""
+        if enabled:
+            if slowest < 0:
+                raise ValueError(f'slowest must be >= 0, got {slowest!r}')
+            self._tracer = LagTracer(self, slowest)
+        else:
+            self._tracer = None
+
+    def lag_stats(self):
+        """Lag percentiles, histogram and slowest callbacks; None when off."""
+        if self._tracer is None:
+            return None
+        return self._tracer.snapshot()

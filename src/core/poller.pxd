@@ -42,6 +42,7 @@ cdef class EpollPoller:
         int nevents
         # fds in the kernel's epoll set, not counting the internal one.
         Py_ssize_t registered
+        uint64_t waits          # epoll_wait calls made
         # The loop's own wakeup fd, registered under generation 0.
         int internal_fd
         epoll_event events[MAX_EVENTS]

@@ -266,6 +266,7 @@ cdef class EpollPoller:
             # ready, nobody waits for it.)
             self.nevents = 0
             return 0
+        self.waits += 1
         polling[0] = True
         with nogil:
             n = epoll_wait(self.epfd, self.events, MAX_EVENTS, timeout_ms)

@@ -40,6 +40,7 @@ cdef class TimerHeap:
         entry.handle = <PyObject *>handle
         self.next_seq += 1
         Py_INCREF(handle)
+        gc_hide(handle)
         handle._scheduled = True
         # Sift up.
         i = self.size
@@ -79,6 +80,7 @@ cdef class TimerHeap:
         if self.size and self.entries[self.size - 1].handle == <PyObject *>handle:
             self.size -= 1
             handle._scheduled = False
+            gc_show(handle)
             Py_DECREF(handle)
             return True
         return False
@@ -88,6 +90,7 @@ cdef class TimerHeap:
         while self.size and (<TimerHandle>self.entries[0].handle)._cancelled:
             self.cancelled -= 1
             handle = self.pop()
+            gc_show(handle)
 
     cdef void compact_if_worth_it(self):
         """Rebuild without cancelled entries when they are over half."""
@@ -101,6 +104,7 @@ cdef class TimerHeap:
             handle = <TimerHandle>self.entries[i].handle
             if handle._cancelled:
                 handle._scheduled = False
+                gc_show(handle)
                 Py_DECREF(handle)
             else:
                 self.entries[kept] = self.entries[i]
@@ -140,4 +144,5 @@ cdef class TimerHeap:
             handle = <TimerHandle>self.entries[i].handle
             handle._scheduled = False
             handle._release()
+            gc_show(handle)
             Py_DECREF(handle)

@@ -11,10 +11,12 @@ cdef class Loop
 cdef class Handle
 cdef class TimerHandle
 cdef class IOWatcher
+cdef class LagTracer
 
 include "core/handles.pxd"
 include "core/timers.pxd"
 include "core/poller.pxd"
 include "core/wakeup.pxd"
+include "core/tracing.pxd"
 include "core/loop.pxd"
 include "core/transports/stream.pxd"

@@ -72,6 +72,9 @@ cdef extern from "Python.h":
     # The C-level contextvars API: entering a context directly saves the
     # bound-method call and argument tuple that Context.run() would cost.
     bint PyContext_CheckExact(object o)
+    void PyObject_GC_Track(object o)
+    void PyObject_GC_UnTrack(object o)
+    bint PyObject_GC_IsTracked(object o)
     object PyContext_CopyCurrent()
     int PyContext_Enter(object ctx) except -1
     int PyContext_Exit(object ctx) except -1

@@ -67,6 +67,7 @@ cdef class StreamCore(IOWatcher):
             return 0
         if n == 0:
             return self.on_eof()
+        self.loop._bytes_read += n
         data = PyBytes_FromStringAndSize(recv_buffer, n)
         try:
             self.protocol.data_received(data)
@@ -107,6 +108,7 @@ cdef class StreamCore(IOWatcher):
             return 0
         if n == 0:
             return self.on_eof()
+        self.loop._bytes_read += n
         try:
             self.protocol.buffer_updated(n)
         except (SystemExit, KeyboardInterrupt):
@@ -160,6 +162,8 @@ cdef class StreamCore(IOWatcher):
             PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
             n = send(self.fd, view.buf, view.len, 0)
             err = errno
+            if n > 0:
+                self.loop._bytes_written += n
             if n == view.len:
                 PyBuffer_Release(&view)
                 return 0
@@ -201,6 +205,7 @@ cdef class StreamCore(IOWatcher):
         except BaseException as exc:
             self.fatal_error(exc, 'Fatal write error on socket transport')
             return 0
+        self.loop._bytes_written += n
         return self.buffer_remaining(b''.join(pieces), n)
 
     cdef int buffer_remaining(self, object data, Py_ssize_t sent) except -1:
@@ -228,6 +233,7 @@ cdef class StreamCore(IOWatcher):
                 self.empty_waiter.set_exception(exc)
             return 0
         if n:
+            self.loop._bytes_written += n
             del self.write_buffer[:n]
         self.maybe_resume_protocol()        # may write more
         if len(self.write_buffer) == 0:
@@ -325,6 +331,7 @@ cdef class StreamCore(IOWatcher):
             # can be reused at once without inheriting our registration.
             self.loop._poller.forget_fd(self.fd)
             self.sock.close()
+            self.loop._connections -= 1
             self.sock = None
             self.protocol = None
             self.transport = None
@@ -378,6 +385,7 @@ class SocketTransport(asyncio.Transport):
         if server is not None:
             server_attach(server, self)
         loop._transports[core.fd] = self
+        loop._connections += 1
         base_events._set_nodelay(sock)
         loop.call_soon(core.connection_made)
         loop.call_soon(core.begin_reading)
