@@ -209,6 +209,16 @@ class Loop:
     def _remove_writer(self, fd: FileDescriptorLike) -> bool: ...
     def _ensure_fd_no_transport(self, fd: FileDescriptorLike) -> None: ...
 
+    # introspection
+    # The loop's always-on counters; times in seconds.
+    def stats(self) -> dict[str, int | float]: ...
+    # Lag tracing on (fresh figures) or off; safe while running.
+    def trace_lag(
+        self, enabled: bool = True, *, slowest: int = 10
+    ) -> None: ...
+    # Lag percentiles, histogram and slowest callbacks; None when off.
+    def lag_stats(self) -> dict[str, Any] | None: ...
+
 # -- transports ---------------------------------------------------------------
 
 class SocketTransport(asyncio.Transport):
