@@ -57,7 +57,8 @@ for v in $PYTHONS; do
     -w "$work/raw-$v" "$sdist" >"$work/wheel-$v.log" 2>&1 ||
     { cat "$work/wheel-$v.log"; exit 1; }
   # --strip: the interpreters' CFLAGS carry -g (a wheel 5 times bigger).
-  auditwheel -q repair --strip -w "$work/fixed-$v" "$work"/raw-"$v"/*.whl
+  auditwheel repair --strip -w "$work/fixed-$v" "$work"/raw-"$v"/*.whl \
+    >"$work/repair-$v.log" 2>&1 || { cat "$work/repair-$v.log"; exit 1; }
   wheel=$(ls "$work"/fixed-"$v"/*.whl)
   tag=$(auditwheel show "$wheel" 2>/dev/null | tr '\n' ' ' |
         grep -o 'platform tag: *"[^"]*"' | grep -o 'manylinux_[0-9]*_[0-9]*')

@@ -3,6 +3,7 @@
 # every source the build and the tests need, then install it in a fresh venv
 # (a compiler and Python headers are all it may rely on) and run its own
 # copy of the test suite from an empty directory against that install.
+# The sdist lands in dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -49,3 +50,7 @@ tar -xzf "$sdist" -C "$work" "$base/tests"
 mkdir "$work/empty"
 cd "$work/empty"
 LOOP_TEST_INSTALLED=1 "$py" -m pytest -q -p no:cacheprovider "$work/$base/tests"
+
+mkdir -p "$root/dist"
+cp "$sdist" "$root/dist/"   # the checked sdist (CI uploads it)
+echo "== dist/$(basename "$sdist")"
