@@ -363,6 +363,10 @@ class RawTLS:
                 return self.obj.read(65536)
             except ssl.SSLWantReadError:
                 await self._feed()
+            except ssl.SSLZeroReturnError:
+                # close_notify, once ours went out too (before, read()
+                # returns b'' by itself).
+                return b''
 
     async def recv_exactly(self, size):
         data = bytearray()
@@ -1075,6 +1079,38 @@ def test_eof_received_true_is_ignored(loop, sctx, cctx, caplog):
     with caplog.at_level('WARNING', logger='asyncio'):
         run(loop, main())
     assert 'returning true from eof_received() has no effect' in caplog.text
+
+
+@needs_311     # 3.10 calls no eof_received() for close_notify
+def test_peer_half_close_then_reply(loop, sctx, cctx):
+    """The peer sends close_notify but keeps reading (a TLS half-close):
+    the protocol may still answer from eof_received(); then our side
+    sends its own close_notify and closes."""
+    class Replier(Proto):
+        def eof_received(self):
+            self.transport.write(b'reply after eof')
+            return super().eof_received()
+
+    async def main():
+        async with raw_listener(loop) as (lsock, port):
+            connect = loop.create_task(loop.create_connection(
+                lambda: Replier(loop), HOST, port, ssl=cctx))
+            conn = await raw_accept(loop, lsock)
+            with conn:
+                peer = RawTLS(loop, conn, sctx, server_side=True)
+                await peer.handshake()
+                _, proto = await connect
+                await peer.send(b'request')
+                await peer.send_close_notify()
+                assert await proto.lost is None
+                assert proto.data == b'request'
+                assert proto.events == ['made', 'data', 'eof', 'lost']
+                assert await peer.recv_exactly(15) == b'reply after eof'
+                assert await peer.recv() == b''     # its close_notify
+                data, _ = await read_until_eof(loop, conn)
+                assert data == b''
+
+    run(loop, main())
 
 
 @pytest.mark.parametrize('how', ['close', 'abort'])
