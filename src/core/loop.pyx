@@ -306,6 +306,7 @@ cdef class Loop:
         cdef int i
         cdef uint32_t events
         cdef FdWatcher w
+        cdef IOWatcher io
         for i in range(nevents):
             if self._poller.is_internal(i):
                 self._wakeup.drain()
@@ -317,21 +318,25 @@ cdef class Loop:
             # may have led to a remove_reader() (the callbacks of this batch
             # have not run yet, but internal code may have).
             events = self._poller.events[i].events
+            # Watchers are held in locals while they run: a watcher may
+            # unregister itself, dropping the poller's reference.
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
-                if w.io_reader is not None:
+                io = w.io_reader
+                if io is not None:
                     if self._tracer is None:
-                        w.io_reader.on_readable()
+                        io.on_readable()
                     else:
-                        self._traced_io(w.io_reader, False)
+                        self._traced_io(io, False)
                 elif w.reader is not None:
                     self._queue_io_handle(w, False)
             # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
-                if w.io_writer is not None:
+                io = w.io_writer
+                if io is not None:
                     if self._tracer is None:
-                        w.io_writer.on_writable()
+                        io.on_writable()
                     else:
-                        self._traced_io(w.io_writer, True)
+                        self._traced_io(io, True)
                 elif w.writer is not None:
                     self._queue_io_handle(w, True)
         return 0
@@ -339,12 +344,13 @@ cdef class Loop:
     cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1:
         # Protocol callbacks called from dispatch (data_received...) are
         # timed like queued callbacks; their lag is not known.
+        cdef LagTracer tracer = self._tracer   # may be switched off meanwhile
         cdef double t0 = self._now()
         if writable:
             watcher.on_writable()
         else:
             watcher.on_readable()
-        self._tracer.record_duration(t0, self._now() - t0, watcher)
+        tracer.record_duration(t0, self._now() - t0, watcher)
         return 0
 
     cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1:
@@ -380,6 +386,7 @@ cdef class Loop:
         cdef list batch = self._ready
         cdef Py_ssize_t i = 0, n = len(batch)
         cdef Handle handle
+        cdef LagTracer tracer
         if n == 0:
             return 0
         self._ready = self._ready_spare
@@ -392,7 +399,9 @@ cdef class Loop:
                     continue
                 self._callbacks_run += 1
                 if self._tracer is not None:
-                    self._tracer.run(handle)
+                    # A local reference: the callback may switch tracing off.
+                    tracer = self._tracer
+                    tracer.run(handle)
                 elif self._debug:
                     self._run_handle_debug(handle)
                 else:

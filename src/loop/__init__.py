@@ -12,10 +12,12 @@ if not sys.platform.startswith('linux'):
         'calls epoll_wait directly; use asyncio or uvloop elsewhere')
 
 from ._eventloop import EventLoop, new_event_loop  # noqa: E402
+from ._monitor import monitor_lag  # noqa: E402
 from ._runner import run  # noqa: E402
 from ._version import __version__  # noqa: E402
 
-__all__ = ('EventLoop', 'new_event_loop', 'run', '__version__')
+__all__ = ('EventLoop', 'new_event_loop', 'run', 'monitor_lag',
+           '__version__')
 
 # The policy system: deprecated by asyncio in 3.14 and removed in 3.16.
 _HAS_POLICIES = sys.version_info < (3, 16)
