@@ -20,6 +20,7 @@ import faulthandler
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -369,6 +370,10 @@ def main():
     args = ap.parse_args()
 
     faulthandler.enable()
+    # The suite expects the interpreter's default SIGINT handling (tests
+    # interrupt themselves with _thread.interrupt_main()); a runner started
+    # in the background hands its children SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     skip, only = read_ids(args.skip), read_ids(args.only)
 
     with open(args.out, 'a') as out:

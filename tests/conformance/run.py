@@ -550,7 +550,13 @@ def main():
                 rc = 1
                 continue
             print(f'== Python {v} ({py})', flush=True)
-            rc |= subprocess.call([py, __file__] + argv, cwd=ROOT)
+            child = subprocess.Popen([py, __file__, *argv], cwd=ROOT)
+            try:
+                rc |= child.wait()
+            except BaseException:
+                child.terminate()   # it kills its launchers on SIGTERM
+                child.wait()
+                raise
         report.write(RESULTS, DOCS)
         return rc
     return run_python(args)
