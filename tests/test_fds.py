@@ -391,10 +391,6 @@ def test_add_fd_beyond_c_int(loop, method):
         getattr(loop, method)(2**40, print)
 
 
-@pytest.mark.loop_bug(
-    'a negative fd beyond the C int range raises OverflowError (the int '
-    "conversion comes first); asyncio: ValueError('Invalid file "
-    "descriptor: -1099511627776'), as for any negative fd")
 @pytest.mark.parametrize('method', ['add_reader', 'add_writer',
                                     'remove_reader', 'remove_writer'])
 def test_huge_negative_fd(loop, method):
@@ -404,9 +400,6 @@ def test_huge_negative_fd(loop, method):
         getattr(loop, method)(-2**40, *args)
 
 
-@pytest.mark.loop_bug(
-    'remove_reader/remove_writer(2**40) raise OverflowError; asyncio '
-    'returns False (no such fd is registered)')
 @pytest.mark.parametrize('method', ['remove_reader', 'remove_writer'])
 def test_remove_fd_beyond_c_int(loop, method):
     assert getattr(loop, method)(2**40) is False

@@ -16,8 +16,12 @@ cdef inline int millis_until(double delay) noexcept:
 
 
 cdef inline int fileobj_to_fd(object fileobj) except -1:
-    """The fd of an int or of an object with fileno(), as selectors does."""
-    cdef int fd
+    """The fd of an int or of an object with fileno(), as selectors does.
+
+    Beyond the C int range: ValueError when negative (like any negative
+    fd), OverflowError when positive (no such fd can exist).
+    """
+    cdef object fd
     if isinstance(fileobj, int):
         fd = fileobj
     else:
@@ -585,6 +589,8 @@ cdef class Loop:
         cdef FdWatcher w
         try:
             return self._poller.lookup(fileobj_to_fd(fileobj))
+        except OverflowError:
+            return None         # no fd that large is registered
         except ValueError:
             # A closed socket's fileno() is -1: find it by identity, as
             # selectors does, and fail as it does when it is not there.
