@@ -144,24 +144,33 @@ def _leaks(fds_before, live_before):
     return found
 
 
-@pytest.fixture(autouse=True)
-def no_leaks(request):
+_LEAK_BASELINE = pytest.StashKey()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    item.stash[_LEAK_BASELINE] = (_open_fds(), _epoll._live_objects())
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
     """Fail the test if it leaked fds or core objects (debug build).
 
-    The garbage collector runs only when something looks leaked: a clean
-    test costs two directory listings.  (A previous test's uncollected
-    garbage cannot hide a leak: the counts only grow when this test made
-    something; when they look too high, collecting settles it.)
+    Checked once every fixture is finalized (a fixture's value is held by
+    pytest until then).  The garbage collector runs only when something
+    looks leaked: a clean test costs two directory listings.  (A previous
+    test's uncollected garbage cannot hide a leak: the counts only grow
+    when this test made something; when they look too high, collecting
+    settles it.)
     """
-    fds_before = _open_fds()
-    live_before = _epoll._live_objects()
-    yield
-    _drop_log_records(request.node)
-    # pytest keeps the test's fixture values until its teardown is over.
-    funcargs = getattr(request.node, 'funcargs', None) or {}
-    for name, value in funcargs.items():
-        if isinstance(value, asyncio.AbstractEventLoop):
-            funcargs[name] = None
+    result = yield
+    baseline = item.stash.get(_LEAK_BASELINE, None)
+    if baseline is None:
+        return result
+    fds_before, live_before = baseline
+    _drop_log_records(item)
+    item.funcargs = {}
     sys.last_exc = sys.last_value = sys.last_traceback = None
     leaks = _leaks(fds_before, live_before)
     for _ in range(3):
@@ -171,6 +180,7 @@ def no_leaks(request):
         leaks = _leaks(fds_before, live_before)
     del _fixture_loops[:]
     assert not leaks, f'the test leaked: {leaks}'
+    return result
 
 
 @pytest.fixture(autouse=True)

@@ -7,17 +7,29 @@ import asyncio
 import logging
 import socket
 import time
+import weakref
 
 import pytest
+from conftest import _fixture_loops
 
 import loop as eloop
 
 
 @pytest.fixture
-def ev():
-    lp = eloop.new_event_loop()
-    yield lp
-    lp.close()
+def loop_kind():
+    """Only our loop: asyncio has no stats(), trace_lag() or lag_stats()."""
+    return 'loop'
+
+
+@pytest.fixture
+def ev(loop_factory):
+    """Our loop, registered with conftest's leak checks."""
+    lp = loop_factory()
+    _fixture_loops.append(weakref.ref(lp))
+    try:
+        yield lp
+    finally:
+        lp.close()
 
 
 def test_callbacks_scheduled_are_counted_run(ev):
