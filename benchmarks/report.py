@@ -247,7 +247,8 @@ IDLE = """
 ## Idle connections: server RSS per connection (bytes, lower is better)
 
 Growth of the server's RSS over {n} connections that each made one round
-trip, divided by their number; the C column is the C echo server's.
+trip, divided by their number; the C column is the C echo server's.  A
+memory figure, equal to 1% between rounds: measured in the first round only.
 """
 
 TIMERS = """
