@@ -84,8 +84,7 @@ TESTS = {
 
     # -- test_base_events ------------------------------------------------------
     'test_base_events.BaseEventTests':
-        'tests private helpers of asyncio.base_events (_ipaddr_info, '
-        '_set_reuseport) directly',
+        'tests the private helper asyncio.base_events._ipaddr_info directly',
     'test_base_events.TestSelectorUtils':
         'tests the private helper asyncio.base_events._set_nodelay',
 

@@ -59,13 +59,17 @@ def calibration(results_dir):
             continue
         a = d['totals']['asyncio_passing']
         b = d['totals']['also_passing']
-        out.append(f"| {d['target']} {d.get('target_version', '')} "
-                   f"| {d['python']} | {a} | {b} | {pct(a, b)} |")
+        ver = d.get('target_version', '')
+        ver = '' if ver in ('', '?') else ' ' + ver
+        out.append((d['target'] != 'selfcheck', version(d['python']),
+                    (f"| {d['target']}{ver} | {d['python']} | {a} | {b} "
+                    f"| {pct(a, b)} | {d['date'][:10]} |")))
     if not out:
         return []
+    out.sort(reverse=True)
     return [CALIBRATION, '',
-            '| loop | Python | pass on asyncio | also pass | % |',
-            '|---|---|---:|---:|---:|', *out, '']
+            '| target | Python | pass on asyncio | also pass | % | run on |',
+            '|---|---|---:|---:|---:|---|', *(row for *_, row in out), '']
 
 
 def ok(runs):
@@ -147,21 +151,34 @@ def failures(runs):
 
 
 def by_cause(merged):
+    """cause -> {test id: [Pythons]}; a test failing for different reasons
+    on different Pythons is listed under each cause."""
     groups = {}
     for tid, per_py in merged.items():
-        newest = per_py[max(per_py, key=lambda v: [int(x) for x in v.split('.')])]
-        groups.setdefault(cause(newest), []).append(tid)
+        for py, f in per_py.items():
+            groups.setdefault(cause(f), {}).setdefault(tid, []).append(py)
     if not groups:
         return ['None.']
-    out = ['| cause (first error line, normalised) | tests | examples |',
-           '|---|---:|---|']
-    for key, ids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        ids.sort()
+    out = [('| cause (first error line, normalised) | Pythons | tests '
+           '| examples |'), '|---|---|---:|---|']
+    for key, tests in sorted(groups.items(),
+                             key=lambda kv: (-len(kv[1]), kv[0])):
+        ids = sorted(tests)
+        pys = sorted({short(p) for v in tests.values() for p in v},
+                     key=version)
         ex = ', '.join(f'`{i}`' for i in ids[:3])
         if len(ids) > 3:
             ex += f', … ({len(ids) - 3} more)'
-        out.append(f'| {md(key)} | {len(ids)} | {ex} |')
+        out.append(f"| {md(key)} | {', '.join(pys)} | {len(ids)} | {ex} |")
     return out
+
+
+def short(python):
+    return python.rsplit('.', 1)[0]
+
+
+def version(text):
+    return [int(x) for x in text.split('.')]
 
 
 def per_module(merged, runs):
@@ -172,16 +189,24 @@ def per_module(merged, runs):
         by_module.setdefault(tid.partition('.')[0], []).append(tid)
     for module, ids in sorted(by_module.items()):
         out += ['', f'#### {module} ({len(ids)})', '',
-                '| test | fails on | first error line (newest Python) |',
-                '|---|---|---|']
+                '| test | fails on | first error line |', '|---|---|---|']
         for tid in ids:
             per_py = merged[tid]
             on = [p for p in pys if p in per_py]
-            newest = per_py[on[-1]]
-            where = f" ({newest['where']})" if newest.get('where') else ''
-            short = tid.partition('.')[2]
-            out.append(f"| `{short}` | {', '.join(p.rsplit('.', 1)[0] for p in on)} "
-                       f"| {md(newest.get('detail', ''))}{md(where)} |")
+            # One line per distinct error, naming the Pythons it is seen on.
+            errors = {}
+            for p in on:
+                f = per_py[p]
+                where = f" ({f['where']})" if f.get('where') else ''
+                errors.setdefault(f.get('detail', '') + where, []).append(
+                    short(p))
+            if len(errors) == 1:
+                text = md(next(iter(errors)))
+            else:
+                text = '; '.join(f"{', '.join(v)}: {md(k)}"
+                                 for k, v in errors.items())
+            out.append(f"| `{tid.partition('.')[2]}` "
+                       f"| {', '.join(short(p) for p in on)} | {text} |")
     return out
 
 
@@ -241,18 +266,23 @@ REFERENCE = (
     '3.12, 89.6% on 3.13; rloop 79.0% on 3.11.')
 
 FAILURES = (
-    '{n} distinct test ids over all Pythons.  Grouped by the first line of '
-    'the error on the newest Python failing them (numbers and addresses '
-    'normalised); full tracebacks are in '
-    '`tests/conformance/results/<python>.json`.')
+    '{n} distinct test ids over all Pythons, grouped by the first line of '
+    'the error (numbers and addresses normalised); a test failing for '
+    'different reasons on different Pythons is counted under each.  Full '
+    'tracebacks: `tests/conformance/results/<python>.json`.')
 
 CALIBRATION = (
-    'The same runner on other loops (`--target uvloop`, `--target rloop`), '
-    'to check the method against the reference figures above.  uvloop has '
-    'no child-watcher API in its policy (`set_child_watcher` raises '
-    'NotImplementedError), which the test_events loop mixin calls in its '
-    'setUp and the subprocess watcher tests need; that alone fails about '
-    '190 of its tests here.')
+    'Checks of the method.  `--target uvloop` / `--target rloop`: the same '
+    'runner on other loops, against the reference figures above (uvloop\'s '
+    'policy has no child-watcher API: `set_child_watcher` raises '
+    'NotImplementedError, which the test_events loop mixin calls in setUp '
+    'and the subprocess watcher tests need; that alone fails about 190 of '
+    'its tests).  `--target selfcheck`: the stdlib loop injected exactly '
+    'like `loop`; its only differences from the asyncio column are the '
+    'fixtures that mock the private `_selector` of a bare BaseEventLoop '
+    '(test_base_events.BaseEventLoopTests, test_pep492), which a real '
+    'SelectorEventLoop cannot run with.  Older rows used the exclusion '
+    'list of their date.')
 
 EXCLUDED = (
     'From `tests/conformance/exclusions.py`, the single list.  Each reason '
