@@ -56,8 +56,9 @@ def run(loop, coro, timeout=20):
         if not task.done():
             # An exception escaped the loop itself (a bug of the loop under
             # test): finish the test's tasks, so that the report is this
-            # failure rather than the fixture's "tasks left pending".
-            for _ in range(3):
+            # failure rather than the fixture's "tasks left pending".  Each
+            # try may be cut short by the same escaping error again.
+            for _ in range(50):
                 pending = [t for t in asyncio.all_tasks(loop)
                            if not t.done()]
                 if not pending:
@@ -292,16 +293,26 @@ class Echo(asyncio.Protocol):
 
 
 @contextlib.asynccontextmanager
+async def closing(server):
+    """Close the server on the way out, also when the test failed (its
+    listening socket would otherwise keep accepting into a dead test)."""
+    try:
+        yield server
+    except BaseException:
+        server.close()
+        raise
+    server.close()
+    # 3.12+ also waits for the connections: a passing test closed them.
+    await asyncio.wait_for(server.wait_closed(), 10)
+
+
+@contextlib.asynccontextmanager
 async def serving(loop, factory, ssl_ctx, **kwargs):
     """A TCP server on 127.0.0.1: yields (server, port)."""
     server = await loop.create_server(factory, HOST, 0, ssl=ssl_ctx,
                                       **kwargs)
-    try:
+    async with closing(server):
         yield server, server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        # 3.12+ also waits for the connections: a test must close them.
-        await asyncio.wait_for(server.wait_closed(), 10)
 
 
 def echo_recording(made):
@@ -937,7 +948,10 @@ def test_large_echo_streams(loop, certs, version):
 
     async def main():
         server = await asyncio.start_server(handle, HOST, 0, ssl=sctx)
-        port = server.sockets[0].getsockname()[1]
+        async with closing(server):
+            await transfer(server.sockets[0].getsockname()[1])
+
+    async def transfer(port):
         reader, writer = await asyncio.open_connection(
             HOST, port, ssl=cctx, server_hostname='localhost')
         sent, received = hashlib.sha256(), hashlib.sha256()
@@ -963,8 +977,6 @@ def test_large_echo_streams(loop, certs, version):
         assert sent.digest() == received.digest()
         writer.close()
         assert await reader.read() == b''
-        server.close()
-        await server.wait_closed()
 
     run(loop, main(), timeout=60)
 
@@ -987,10 +999,9 @@ def test_many_concurrent_connections(loop, sctx, cctx):
 
     async def main():
         server = await asyncio.start_server(handle, HOST, 0, ssl=sctx)
-        port = server.sockets[0].getsockname()[1]
-        await asyncio.gather(*(one(port, i) for i in range(30)))
-        server.close()
-        await server.wait_closed()
+        async with closing(server):
+            port = server.sockets[0].getsockname()[1]
+            await asyncio.gather(*(one(port, i) for i in range(30)))
 
     run(loop, main(), timeout=60)
 
@@ -1480,18 +1491,18 @@ def test_streamwriter_start_tls(loop, sctx, cctx):
 
     async def main():
         server = await asyncio.start_server(handle, HOST, 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection(HOST, port)
-        writer.write(b'STARTTLS\n')
-        assert await reader.readline() == b'GO\n'
-        await writer.start_tls(cctx, server_hostname='localhost')
-        assert writer.get_extra_info('ssl_object').version() == 'TLSv1.3'
-        writer.write(b'secret')
-        assert await reader.readexactly(6) == b'SECRET'
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        async with closing(server):
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(b'STARTTLS\n')
+            assert await reader.readline() == b'GO\n'
+            await writer.start_tls(cctx, server_hostname='localhost')
+            sslobj = writer.get_extra_info('ssl_object')
+            assert sslobj.version() == 'TLSv1.3'
+            writer.write(b'secret')
+            assert await reader.readexactly(6) == b'SECRET'
+            writer.close()
+            await writer.wait_closed()
 
     run(loop, main())
 
@@ -1510,18 +1521,18 @@ def test_unix_sockets(loop, sctx, cctx, tmp_path):
     async def main():
         server = await loop.create_unix_server(
             Echo, path, ssl=sctx, ssl_handshake_timeout=5)
-        tr, proto = await loop.create_unix_connection(
-            lambda: Proto(loop), path, ssl=cctx, server_hostname='localhost',
-            ssl_handshake_timeout=5)
-        assert tr.get_extra_info('socket').family == socket.AF_UNIX
-        assert tr.get_extra_info('ssl_object').server_hostname == 'localhost'
-        tr.write(b'over unix')
-        await proto.wait_for(9)
-        assert proto.data == b'over unix'
-        tr.close()
-        await proto.lost
-        server.close()
-        await server.wait_closed()
+        async with closing(server):
+            tr, proto = await loop.create_unix_connection(
+                lambda: Proto(loop), path, ssl=cctx,
+                server_hostname='localhost', ssl_handshake_timeout=5)
+            assert tr.get_extra_info('socket').family == socket.AF_UNIX
+            sslobj = tr.get_extra_info('ssl_object')
+            assert sslobj.server_hostname == 'localhost'
+            tr.write(b'over unix')
+            await proto.wait_for(9)
+            assert proto.data == b'over unix'
+            tr.close()
+            await proto.lost
 
     run(loop, main())
 
