@@ -8,7 +8,7 @@ import resource
 import socket
 import time
 
-from ._util import (HOST, close_server, echo_server, fds, rss, run, size)
+from ._util import HOST, close_server, echo_server, fds, rss, run, size
 
 PAYLOAD = 1024
 
@@ -92,7 +92,7 @@ def test_cancelled_connects(loop, figure):
     n = size(10_000, 500)
     t0 = time.monotonic()
     counts = run(loop, _cancelled_connects(loop, n), size(300, 60))
-    figure('connects cancelled / completed', '%d / %d' % counts)
+    figure('connects cancelled / completed', '{} / {}'.format(*counts))
     figure('wall time', time.monotonic() - t0, 's')
 
 
