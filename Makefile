@@ -58,11 +58,8 @@ bench-quick: compile $(VENV)/.bench-ready
 conformance: compile
 	PYTHONPATH=src $(PY) tests/conformance/run.py
 
-conformance-all:
-	@set -e; for v in $(PYTHONS); do \
-	  py=$$(ls -d $$HOME/.pyenv/versions/$$v.*/bin/python 2>/dev/null | tail -1); \
-	  $(MAKE) --no-print-directory conformance PYTHON=$$py VENV=.venv-$$v; \
-	done
+conformance-all: compile
+	$(PY) tests/conformance/run.py --all-pythons
 
 lint: $(VENV)/.dev-ready
 	$(PY) -m ruff check src/loop tests benchmarks

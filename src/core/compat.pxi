@@ -36,3 +36,12 @@ cdef server_detach(server, transport):
         server._detach(transport)
     else:
         server._detach()
+
+
+# ssl_shutdown_timeout arrived in 3.11 (asyncio's _accept_connection2...).
+cdef bint HAS_SSL_SHUTDOWN_TIMEOUT = sys.version_info >= (3, 11)
+
+# asyncio's own test for coroutine functions (it also knows the
+# @asyncio.coroutine generators of 3.10); private name from 3.14 on.
+iscoroutinefunction = getattr(coroutines, '_iscoroutinefunction', None) or \
+    coroutines.iscoroutinefunction

@@ -106,7 +106,7 @@ cdef class Loop:
 
     cdef int _validate_callback(self, object callback, str method) except -1:
         if (coroutines.iscoroutine(callback) or
-                inspect.iscoroutinefunction(callback)):
+                iscoroutinefunction(callback)):
             raise TypeError(f"coroutines cannot be used with {method}()")
         if not callable(callback):
             raise TypeError(f'a callable object was expected by {method}(), '
@@ -391,6 +391,7 @@ cdef class Loop:
         cdef Py_ssize_t i = 0, n = len(batch)
         cdef Handle handle
         cdef LagTracer tracer
+        cdef double traced_until = 0
         if n == 0:
             return 0
         self._ready = self._ready_spare
@@ -405,7 +406,9 @@ cdef class Loop:
                 if self._tracer is not None:
                     # A local reference: the callback may switch tracing off.
                     tracer = self._tracer
-                    tracer.run(handle)
+                    if traced_until == 0:
+                        traced_until = self._now()
+                    traced_until = tracer.run(handle, traced_until)
                 elif self._debug:
                     self._run_handle_debug(handle)
                 else:

@@ -339,10 +339,11 @@ cdef class Listener(IOWatcher):
         extra = {'peername': addr}
         if self.sslcontext is not None:
             # TLS needs the handshake awaited: asyncio's own coroutine.
-            self.loop.create_task(self.loop._accept_connection2(
-                self.protocol_factory, conn, extra, self.sslcontext,
-                self.server, self.ssl_handshake_timeout,
-                self.ssl_shutdown_timeout))
+            args = [self.protocol_factory, conn, extra, self.sslcontext,
+                    self.server, self.ssl_handshake_timeout]
+            if HAS_SSL_SHUTDOWN_TIMEOUT:
+                args.append(self.ssl_shutdown_timeout)
+            self.loop.create_task(self.loop._accept_connection2(*args))
             return 0
         protocol = None
         try:

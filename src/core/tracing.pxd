@@ -15,8 +15,10 @@ cdef class LagTracer:
         double max_lag
         int keep                # how many slowest callbacks to keep
         list slowest            # [(duration, wall time, repr)], longest first
+        # A duration must beat this to enter `slowest` (-1: not full yet).
+        double entry_bar
 
     cdef int record_lag(self, double lag) noexcept
-    cdef int run(self, Handle handle) except -1
+    cdef double run(self, Handle handle, double started) except -1.0
     cdef int record_duration(self, double started, double duration,
                              object what) except -1

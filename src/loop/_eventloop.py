@@ -15,6 +15,7 @@ this class defines.
 
 import asyncio
 import errno
+import os
 import ssl
 import signal
 import socket
@@ -77,7 +78,7 @@ _STDLIB_NETWORK_METHODS = {
 _CORE_FUNCTIONS = (
     'sock_recv', 'sock_recv_into', 'sock_recvfrom', 'sock_recvfrom_into',
     'sock_sendall', 'sock_sendto', 'sock_connect', 'sock_accept',
-    '_start_serving', '_stop_serving',
+    '_start_serving',
 )
 
 
@@ -102,6 +103,9 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
         self._coroutine_origin_tracking_saved_depth = None
         self._signal_handlers = {}
         self._signal_sockets = None     # (read end, write end) once needed
+        # 3.13's create_unix_server (asyncio's, bound to us) records the
+        # socket files to remove when their server closes.
+        self._unix_server_sockets = {}
 
     for _name in _STDLIB_METHODS:
         locals()[_name] = getattr(base_events.BaseEventLoop, _name)
@@ -118,6 +122,25 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
                                extra=None, server=None):
         return _epoll.SocketTransport(self, sock, protocol, waiter, extra,
                                       server)
+
+    def _stop_serving(self, sock):
+        # 3.13: remove the socket file of a Unix server, if it is still the
+        # one the server made (same inode), as asyncio does.
+        path = None
+        if sock in self._unix_server_sockets:
+            path = sock.getsockname()
+        _epoll._stop_serving(self, sock)
+        if path is not None:
+            prev_ino = self._unix_server_sockets.pop(sock)
+            try:
+                if os.stat(path).st_ino == prev_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                base_events.logger.error(
+                    'Unable to clean up listening UNIX socket %r: %r',
+                    path, err)
 
     def _make_datagram_transport(self, sock, protocol, address=None,
                                  waiter=None, extra=None):

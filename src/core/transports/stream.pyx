@@ -523,6 +523,11 @@ class SocketTransport(asyncio.Transport):
     def _protocol(self):
         return (<StreamCore>self._core).protocol
 
+    @property
+    def _protocol_paused(self):
+        # 3.10's TLS transport (sslproto) reports its raw transport's.
+        return (<StreamCore>self._core).writing_paused
+
     def _make_empty_waiter(self):
         cdef StreamCore core = self._core
         if core.empty_waiter is not None:
