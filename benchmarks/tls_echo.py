@@ -375,7 +375,7 @@ def profile_report(path, requests, cpu):
     lines = [head, '',
              '| layer | us/request | share |', '|---|---:|---:|']
     for name, t in sorted(by_layer.items(), key=lambda kv: -kv[1]):
-        if t <= 0:
+        if t / requests < 5e-8:      # shows as 0.0
             continue
         lines.append(f'| {name} | {t / requests * 1e6:.1f} | '
                      f'{t / total:.0%} |')
