@@ -7,6 +7,7 @@ import os
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 if not sys.platform.startswith('linux'):
     raise SystemExit('loop is Linux-only: its core calls epoll_wait directly.')
@@ -38,4 +39,19 @@ def extensions():
                      include_path=['src'], force=DEBUG, build_dir=build_dir)
 
 
-setup(ext_modules=extensions())
+class build_ext_atomic(build_ext):
+    """--inplace builds replace the extension file by renaming a new one
+    over it: a process that has the old file mapped (a benchmark server, a
+    test) keeps its copy instead of crashing on a file rewritten under it."""
+
+    def copy_file(self, infile, outfile, *args, **kwargs):
+        if not outfile.endswith('.so'):
+            return super().copy_file(infile, outfile, *args, **kwargs)
+        tmp = outfile + '.new'
+        result = super().copy_file(infile, tmp, *args, **kwargs)
+        if os.path.exists(tmp):
+            os.replace(tmp, outfile)
+        return result
+
+
+setup(ext_modules=extensions(), cmdclass={'build_ext': build_ext_atomic})
