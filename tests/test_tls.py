@@ -1005,14 +1005,6 @@ def test_write_eof_refused(loop, sctx, cctx):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    "3.10: asyncio's legacy sslproto (_process_write_backlog) reads the "
-    "raw transport's `_paused` when an SSL write comes up short (here: "
-    "close() with 1 MiB still in the TLS write backlog); SocketTransport "
-    "has no `_paused`: AttributeError, 'Fatal error on SSL transport', the "
-    "closer's connection_lost gets the AttributeError and the peer a "
-    "ConnectionResetError instead of the data and close_notify",
-    when=not PY311)
 @pytest.mark.parametrize('closer', ['client', 'server'])
 def test_close_flushes_then_close_notify(loop, sctx, cctx, closer):
     # Data written just before close() is delivered, then close_notify:

@@ -523,10 +523,15 @@ class SocketTransport(asyncio.Transport):
     def _protocol(self):
         return (<StreamCore>self._core).protocol
 
+    # 3.10's sslproto reads these two of its raw transport.
+
     @property
     def _protocol_paused(self):
-        # 3.10's TLS transport (sslproto) reports its raw transport's.
         return (<StreamCore>self._core).writing_paused
+
+    @property
+    def _paused(self):
+        return (<StreamCore>self._core).paused
 
     def _make_empty_waiter(self):
         cdef StreamCore core = self._core
