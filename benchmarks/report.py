@@ -478,6 +478,26 @@ def write(results, full):
     res = Results(results)
     png = os.path.join(directory, stem + '.png')
     text = render(res, stem + '.png' if chart(res, png) else None)
-    with open(os.path.join(directory, stem + '.md'), 'w') as f:
+    path = os.path.join(directory, stem + '.md')
+    text += kept_section(path)
+    with open(path, 'w') as f:
         f.write(text)
     return text
+
+
+KEPT_BEGIN = '<!-- measured-separately:begin -->'
+KEPT_END = '<!-- measured-separately:end -->'
+
+
+def kept_section(path):
+    """The hand-kept section of an existing page (figures measured by their
+    own scripts, e.g. TLS and subprocess spawning), carried over."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        return ''
+    start, end = old.find(KEPT_BEGIN), old.find(KEPT_END)
+    if start < 0 or end < start:
+        return ''
+    return '\n' + old[start:end + len(KEPT_END)] + '\n'
