@@ -10,9 +10,9 @@ import time
 import weakref
 
 import pytest
-from conftest import _fixture_loops
 
 import loop as eloop
+from conftest import _fixture_loops
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_lag_tracing_names_a_task_by_its_coroutine(ev):
     ev.trace_lag(True, slowest=1)
 
     async def hog():
-        time.sleep(0.03)
+        time.sleep(0.03)     # noqa: ASYNC251 (the blocking is the test)
 
     ev.run_until_complete(ev.create_task(hog(), name='the-hog'))
     assert "the-hog" in ev.lag_stats()['slowest'][0]['callback']
@@ -190,7 +190,7 @@ def test_monitor_warns_about_a_blocked_loop(factory, caplog):
         monitor = asyncio.ensure_future(
             eloop.monitor_lag(threshold=0.03, interval=0.01))
         await asyncio.sleep(0.02)
-        time.sleep(0.1)                       # block the loop
+        time.sleep(0.1)     # noqa: ASYNC251 (block the loop on purpose)
         await asyncio.sleep(0.05)
         monitor.cancel()
         with pytest.raises(asyncio.CancelledError):

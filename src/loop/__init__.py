@@ -11,13 +11,18 @@ if not sys.platform.startswith('linux'):
         f'loop supports Linux only (this is {sys.platform!r}): its core '
         'calls epoll_wait directly; use asyncio or uvloop elsewhere')
 
-from ._eventloop import EventLoop, new_event_loop  # noqa: E402
-from ._monitor import monitor_lag  # noqa: E402
-from ._runner import run  # noqa: E402
-from ._version import __version__  # noqa: E402
+from ._eventloop import EventLoop, new_event_loop
+from ._monitor import monitor_lag
+from ._runner import run
+from ._version import __version__
 
-__all__ = ('EventLoop', 'new_event_loop', 'run', 'monitor_lag',
-           '__version__')
+__all__ = (
+    'EventLoop',
+    '__version__',
+    'monitor_lag',
+    'new_event_loop',
+    'run',
+)
 
 # The policy system: deprecated by asyncio in 3.14 and removed in 3.16.
 _HAS_POLICIES = sys.version_info < (3, 16)

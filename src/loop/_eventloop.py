@@ -16,7 +16,6 @@ this class defines.
 import asyncio
 import errno
 import os
-import ssl
 import signal
 import socket
 import sys
@@ -200,10 +199,23 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
 
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0,
                           flags=0):
-        if not self._debug and _is_numeric(host, port, family):
-            # A numeric host and port need no resolver: getaddrinfo answers
-            # without blocking, so a thread would only add latency.
-            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        if not self._debug:
+            key = (host, port, family, type, proto, flags)
+            try:
+                return list(_numeric_answers[key])
+            except (KeyError, TypeError):      # TypeError: unhashable
+                pass
+            if _is_numeric(host, port, family):
+                # A numeric host and port need no resolver: getaddrinfo
+                # answers without blocking, so a thread would only add
+                # latency; and the answer never changes, so keep it.
+                answer = socket.getaddrinfo(host, port, family, type, proto,
+                                            flags)
+                if _answer_is_constant(host, flags):
+                    if len(_numeric_answers) >= _NUMERIC_ANSWERS_KEPT:
+                        _numeric_answers.clear()
+                    _numeric_answers[key] = answer
+                return list(answer)
         if self._debug:
             getaddr_func = self._getaddrinfo_debug
         else:
@@ -317,6 +329,24 @@ def _iscoroutinefunction(func):
     import inspect
     return (inspect.iscoroutinefunction(func) or
             getattr(func, '_is_coroutine', None) is not None)
+
+
+# getaddrinfo() answers for numeric hosts, which depend on nothing but their
+# arguments.  Bounded: a server resolving many peers' addresses would
+# otherwise grow it forever; 256 covers the addresses an application
+# connects to repeatedly.
+_NUMERIC_ANSWERS_KEPT = 256
+_numeric_answers = {}
+
+
+def _answer_is_constant(host, flags):
+    """False where a numeric answer depends on the network interfaces:
+    AI_ADDRCONFIG, and IPv6 scope ids naming an interface."""
+    if flags & socket.AI_ADDRCONFIG:
+        return False
+    if isinstance(host, bytes):
+        return b'%' not in host
+    return host is None or '%' not in host
 
 
 def _is_numeric(host, port, family):
