@@ -14,11 +14,12 @@ for variant in with without; do
   mkdir -p "$work/$variant"
   git archive HEAD | tar -x -C "$work/$variant"
 done
-# The counter updates are whole statements of these forms.
-sed -i -E '/(_iterations|_callbacks_run|_timers_scheduled|_timers_cancelled|_timers_fired|waits|_bytes_read|_bytes_written|_connections) [+-]= (1|n)$/d' \
+# The counter updates are whole statements of these forms: each becomes
+# `pass` (a deleted line could leave an if-block empty).
+sed -i -E 's/^( *)[a-z._]*(_iterations|_callbacks_run|_timers_scheduled|_timers_cancelled|_timers_fired|waits|_bytes_read|_bytes_written|_connections) [+-]= (1|n)$/\1pass/' \
   "$work"/without/src/core/*.pyx "$work"/without/src/core/transports/*.pyx
 for variant in with without; do
-  (cd "$work/$variant" && "$PY" setup.py -q build_ext --inplace >/dev/null 2>&1)
+  (cd "$work/$variant" && "$PY" setup.py -q build_ext --inplace >/dev/null)
 done
 cat > "$work/bench.py" <<'PYEOF'
 import asyncio, sys
