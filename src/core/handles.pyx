@@ -151,25 +151,23 @@ cdef class TimerHandle(Handle):
 
 
 cdef Handle new_handle(Loop loop, object callback, tuple args, object context):
-    cdef Handle h = Handle.__new__(Handle)
-    h._loop = loop
-    h._callback = callback
-    h._args = args
-    h._context = PyContext_CopyCurrent() if context is None else context
-    if loop._debug:
-        h._source_traceback = extract_stack()
-    if LOOP_DEBUG:
-        live_objects.handles += 1
-    return h
+    return init_handle(Handle.__new__(Handle), loop, callback, args, context)
 
 
 cdef TimerHandle new_timer_handle(Loop loop, double when, object callback,
                                   tuple args, object context):
     cdef TimerHandle h = TimerHandle.__new__(TimerHandle)
-    h._loop = loop
     h._when = when
+    init_handle(h, loop, callback, args, context)
+    return h
+
+
+cdef inline Handle init_handle(Handle h, Loop loop, object callback,
+                               tuple args, object context):
+    h._loop = loop
     h._callback = callback
     h._args = args
+    # No context given: a copy of the current one, as asyncio's Handle.
     h._context = PyContext_CopyCurrent() if context is None else context
     if loop._debug:
         h._source_traceback = extract_stack()

@@ -60,5 +60,7 @@ cdef class Loop:
     cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1
     cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,
                     bint write) except -1
+    cdef int _set_fd_slot(self, int fd, object fileobj, Handle handle,
+                          IOWatcher watcher, bint write) except -1
     cdef int _unwatch(self, int fd, IOWatcher watcher, bint write) except -1
     cdef int _check_fd_free(self, object fileno, object fd) except -1

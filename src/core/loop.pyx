@@ -504,42 +504,29 @@ cdef class Loop:
 
     cdef int _add_fd_handle(self, object fileobj, Handle handle,
                             bint writer) except -1:
-        cdef int fd = fileobj_to_fd(fileobj)
-        cdef FdWatcher w = self._poller.watcher_for(fd, fileobj)
-        cdef Handle old
-        cdef IOWatcher old_io
-        if writer:
-            old, old_io = w.writer, w.io_writer
-            w.writer, w.io_writer = handle, None
-        else:
-            old, old_io = w.reader, w.io_reader
-            w.reader, w.io_reader = handle, None
-        try:
-            self._poller.interest_changed(w)
-        except BaseException:
-            if writer:
-                w.writer, w.io_writer = old, old_io
-            else:
-                w.reader, w.io_reader = old, old_io
-            if w.kernel_events == 0 and w.wanted() == 0:
-                self._poller.forget(w)
-            raise
-        if old is not None:
-            old.cancel()
-        return 0
+        """Queue `handle` whenever the fd is ready (add_reader/writer)."""
+        return self._set_fd_slot(fileobj_to_fd(fileobj), fileobj, handle,
+                                 None, writer)
 
     cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,
                     bint write) except -1:
         """Call watcher.on_readable/on_writable when fd is ready."""
+        return self._set_fd_slot(fd, fileobj, None, watcher, write)
+
+    cdef int _set_fd_slot(self, int fd, object fileobj, Handle handle,
+                          IOWatcher watcher, bint write) except -1:
+        """Make `handle` or `watcher` (one is None) the fd's reader or
+        writer; on failure nothing changes, on success the handle it
+        replaces is cancelled."""
         cdef FdWatcher w = self._poller.watcher_for(fd, fileobj)
         cdef Handle old
         cdef IOWatcher old_io
         if write:
             old, old_io = w.writer, w.io_writer
-            w.writer, w.io_writer = None, watcher
+            w.writer, w.io_writer = handle, watcher
         else:
             old, old_io = w.reader, w.io_reader
-            w.reader, w.io_reader = None, watcher
+            w.reader, w.io_reader = handle, watcher
         try:
             self._poller.interest_changed(w)
         except BaseException:

@@ -26,16 +26,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
     def __init__(self, Loop loop not None, sock, protocol, address=None,
                  waiter=None, extra=None):
         asyncio.BaseTransport.__init__(self, extra)
-        self._extra['socket'] = trsock.TransportSocket(sock)
-        try:
-            self._extra['sockname'] = sock.getsockname()
-        except OSError:
-            self._extra['sockname'] = None
-        if 'peername' not in self._extra:
-            try:
-                self._extra['peername'] = sock.getpeername()
-            except OSError:
-                self._extra['peername'] = None
+        add_socket_extra(self._extra, sock)
         self._loop = loop
         self._sock = sock
         self._sock_fd = sock.fileno()

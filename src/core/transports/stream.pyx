@@ -351,6 +351,21 @@ cdef class StreamCore(IOWatcher):
             self.start_reading()
 
 
+cdef add_socket_extra(dict extra, sock):
+    """The extra info every socket transport has: socket, sockname and
+    peername (None when the socket cannot tell)."""
+    extra['socket'] = trsock.TransportSocket(sock)
+    try:
+        extra['sockname'] = sock.getsockname()
+    except OSError:
+        extra['sockname'] = None
+    if 'peername' not in extra:
+        try:
+            extra['peername'] = sock.getpeername()
+        except OSError:
+            extra['peername'] = None
+
+
 class SocketTransport(asyncio.Transport):
     """A stream socket transport (TCP or Unix) of loop.EventLoop."""
 
@@ -370,16 +385,7 @@ class SocketTransport(asyncio.Transport):
         core.fd = sock.fileno()
         core.transport = self
         core.extra = self._extra
-        core.extra['socket'] = trsock.TransportSocket(sock)
-        try:
-            core.extra['sockname'] = sock.getsockname()
-        except OSError:
-            core.extra['sockname'] = None
-        if 'peername' not in core.extra:
-            try:
-                core.extra['peername'] = sock.getpeername()
-            except OSError:
-                core.extra['peername'] = None
+        add_socket_extra(core.extra, sock)
         self.set_protocol(protocol)
         core.server = server
         if server is not None:
