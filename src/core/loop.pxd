@@ -57,6 +57,7 @@ cdef class Loop:
     cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1
     cdef FdWatcher _find_watcher(self, object fileobj)
     cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1
+    cdef int _call_io(self, IOWatcher io, bint writable) except -1
     cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1
     cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,
                     bint write) except -1

@@ -327,22 +327,36 @@ cdef class Loop:
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
                 io = w.io_reader
                 if io is not None:
-                    if self._tracer is None:
-                        io.on_readable()
-                    else:
-                        self._traced_io(io, False)
+                    self._call_io(io, False)
                 elif w.reader is not None:
                     self._queue_io_handle(w, False)
             # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
                 io = w.io_writer
                 if io is not None:
-                    if self._tracer is None:
-                        io.on_writable()
-                    else:
-                        self._traced_io(io, True)
+                    self._call_io(io, True)
                 elif w.writer is not None:
                     self._queue_io_handle(w, True)
+        return 0
+
+    cdef int _call_io(self, IOWatcher io, bint writable) except -1:
+        # An error escaping an internal watcher (an accept that fails with
+        # an unexpected errno) goes to the exception handler, as it does
+        # from asyncio's handle-based callbacks: the loop keeps running.
+        try:
+            if self._tracer is not None:
+                self._traced_io(io, writable)
+            elif writable:
+                io.on_writable()
+            else:
+                io.on_readable()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            self.call_exception_handler({
+                'message': f'Exception in I/O callback of {io!r}',
+                'exception': exc,
+            })
         return 0
 
     cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1:
