@@ -85,15 +85,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         return (self._low_water, self._high_water)
 
     def set_write_buffer_limits(self, high=None, low=None):
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(
-                f'high ({high!r}) must be >= low ({low!r}) must be >= 0')
-        self._high_water = high
-        self._low_water = low
+        self._high_water, self._low_water = checked_write_limits(high, low)
         self._maybe_pause_protocol()
 
     def _read_ready(self):
@@ -183,34 +175,14 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         if self._buffer_size <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                'message': 'protocol.pause_writing() failed',
-                'exception': exc,
-                'transport': self,
-                'protocol': self._protocol,
-            })
+        tell_protocol_flow(self._loop, self, self._protocol, True)
 
     def _maybe_resume_protocol(self):
         if (not self._protocol_paused or
                 self._buffer_size > self._low_water):
             return
         self._protocol_paused = False
-        try:
-            self._protocol.resume_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                'message': 'protocol.resume_writing() failed',
-                'exception': exc,
-                'transport': self,
-                'protocol': self._protocol,
-            })
+        tell_protocol_flow(self._loop, self, self._protocol, False)
 
     def close(self):
         if self._closing:

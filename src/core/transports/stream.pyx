@@ -27,6 +27,41 @@ cdef enum:
 cdef char recv_buffer[READ_CHUNK]
 
 
+cdef tuple checked_write_limits(high, low):
+    """(high, low) water marks from set_write_buffer_limits()'s arguments,
+    with asyncio's defaults and its check."""
+    if high is None:
+        high = 64 * 1024 if low is None else 4 * low
+    if low is None:
+        low = high // 4
+    if not high >= low >= 0:
+        raise ValueError(
+            f'high ({high!r}) must be >= low ({low!r}) must be >= 0')
+    return high, low
+
+
+cdef int tell_protocol_flow(Loop loop, transport, protocol,
+                            bint pause) except -1:
+    """protocol.pause_writing() or resume_writing(); its failure goes to
+    the loop's exception handler."""
+    try:
+        if pause:
+            protocol.pause_writing()
+        else:
+            protocol.resume_writing()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        name = 'pause_writing' if pause else 'resume_writing'
+        loop.call_exception_handler({
+            'message': f'protocol.{name}() failed',
+            'exception': exc,
+            'transport': transport,
+            'protocol': protocol,
+        })
+    return 0
+
+
 cdef class StreamCore(IOWatcher):
 
     def __cinit__(self):
@@ -250,35 +285,15 @@ cdef class StreamCore(IOWatcher):
         if len(self.write_buffer) <= self.high_water or self.writing_paused:
             return 0
         self.writing_paused = True
-        try:
-            self.protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self.loop.call_exception_handler({
-                'message': 'protocol.pause_writing() failed',
-                'exception': exc,
-                'transport': self.transport,
-                'protocol': self.protocol,
-            })
-        return 0
+        return tell_protocol_flow(self.loop, self.transport, self.protocol,
+                                  True)
 
     cdef int maybe_resume_protocol(self) except -1:
         if not self.writing_paused or len(self.write_buffer) > self.low_water:
             return 0
         self.writing_paused = False
-        try:
-            self.protocol.resume_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self.loop.call_exception_handler({
-                'message': 'protocol.resume_writing() failed',
-                'exception': exc,
-                'transport': self.transport,
-                'protocol': self.protocol,
-            })
-        return 0
+        return tell_protocol_flow(self.loop, self.transport, self.protocol,
+                                  False)
 
     # -- closing -----------------------------------------------------------
 
@@ -500,15 +515,7 @@ class SocketTransport(asyncio.Transport):
 
     def set_write_buffer_limits(self, high=None, low=None):
         cdef StreamCore core = self._core
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(
-                f'high ({high!r}) must be >= low ({low!r}) must be >= 0')
-        core.high_water = high
-        core.low_water = low
+        core.high_water, core.low_water = checked_write_limits(high, low)
         core.maybe_pause_protocol()
 
     # -- what asyncio's loop-level helpers expect of a socket transport ---
