@@ -4,8 +4,13 @@
 # the instructions of a few micro-benchmarks under callgrind with both
 # builds (repeatable on a noisy machine, unlike timings).
 #   bash scripts/counters_cost.sh [N]      (N operations per benchmark)
+#   bash scripts/counters_cost.sh --net [ROUNDS]
+#       the same two builds through the network benchmarks instead, in one
+#       interleaved run (scripts/counters_net.py; about 1 minute per round)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NET=
+if [ "${1:-}" = --net ]; then NET=1; shift; fi
 N=${1:-20000}
 PY=${PY:-$PWD/.venv/bin/python}
 work=$(mktemp -d)
@@ -21,6 +26,11 @@ sed -i -E 's/^( *)[a-z._]*(_iterations|_callbacks_run|_timers_scheduled|_timers_
 for variant in with without; do
   (cd "$work/$variant" && "$PY" setup.py -q build_ext --inplace >/dev/null)
 done
+if [ -n "$NET" ]; then
+  "$PY" scripts/counters_net.py "$work/with/src" "$work/without/src" \
+    --rounds "${1:-5}"
+  exit
+fi
 cat > "$work/bench.py" <<'PYEOF'
 import asyncio, sys
 import loop
