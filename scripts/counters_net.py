@@ -20,16 +20,17 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
-import net  # noqa: E402
+import net
 
 
 def cells(timing):
     """(label, records) for one build's units, in run order."""
-    quiet = lambda cell, loop: None  # noqa: E731
+    def quiet(cell, loop):
+        pass
     for style in ('protocol', 'streams'):
         for r in net.echo_unit('loop', style, 'tcp', timing, quiet):
-            yield (f"echo {style} {net.size_label(r['size'])} "
-                   f"c{r['conns']}", r)
+            size = net.size_label(r['size'])
+            yield f"echo {style} {size} c{r['conns']}", r
     for r in net.http_unit('loop', 1, timing, quiet):
         yield f"http c{r['conns']}", r
 
