@@ -27,6 +27,7 @@ CELL_FIELDS = {
     'http': ('writes', 'conns'),
     'idle': ('style',),
     'timers': (),
+    'apps': ('app', 'workload'),
 }
 
 
@@ -98,6 +99,8 @@ def _unit_prefix(group, cell):
         return f'http/{cell[0]}write'
     if group == 'idle':
         return 'scale/idle/'
+    if group == 'apps':
+        return f'apps/{cell[0]}'
     return 'scale/timers'
 
 
@@ -186,6 +189,18 @@ def http_rows():
             for w in net.HTTP_WRITES for c in net.CONCURRENCY]
 
 
+def app_rows():
+    import apps
+    names = {'uvicorn': 'uvicorn + Starlette', 'aiohttp': 'aiohttp'}
+    rows = [(f'{names[app]} /{endpoint}, c{apps.HTTP_CONNS}',
+             (app, endpoint))
+            for app in apps.HTTP_APPS for endpoint in apps.ENDPOINTS]
+    labels = {'fetchval': "fetchval('SELECT 1')", 'fetch': 'fetch, 10 rows'}
+    rows += [(f'asyncpg {labels[query]}, {apps.TASKS} tasks',
+              ('asyncpg', query)) for query in apps.QUERIES]
+    return rows
+
+
 TIMER_ROWS = [
     ('schedule, CPU ns per timer', (), 'ns_per_timer', lambda x: _whole(x)),
     ('RSS, bytes per timer', (), 'bytes_per_timer', lambda x: _whole(x)),
@@ -210,7 +225,7 @@ rewrites this page; do not edit it by hand.
 | CPU | {cpu}, {cpus} CPUs, Linux {kernel} |
 | Python | {implementation} {python} (asyncio: its standard loop) |
 | loops | {loop_list} |
-| tools | httptools {httptools}; {wrk}; {gcc} |
+| tools | httptools {httptools}; {wrk}; {gcc} |{app_tools}
 | commit | {commit} |
 | method | {rounds} interleaved round(s) ({mode} mode), medians; server on \
 CPU 0, load on CPU 1 |
@@ -243,6 +258,21 @@ parentheses: the *overhead*, CPU/request minus the C epoll server's (the
 kernel's share), which is the part a loop controls.
 """
 
+APPS = """
+## Application benchmarks
+
+Real frameworks and drivers, the same code on every loop
+(`benchmarks/apps.py`, `benchmarks/servers/app_*.py`).  HTTP: uvicorn
+serving a Starlette app (httptools protocol) and an aiohttp web server, one
+process pinned to CPU 0, `wrk -t1 -c100` keep-alive on CPU 1, on a
+plaintext and a JSON endpoint; {hw} s warm-up per endpoint, then {hm} s
+measured.  asyncpg: {tasks} tasks in one process pinned to CPU 0, each
+with its own connection awaiting one query after another, against a
+throwaway PostgreSQL server on 127.0.0.1 pinned to CPU 1; {pw} s warm-up,
+then {pm} s measured per query.  The PostgreSQL server's own CPU is the same
+for every loop, so the asyncpg CPU figure is the client process's.
+"""
+
 IDLE = """
 ## Idle connections: server RSS per connection (bytes, lower is better)
 
@@ -272,6 +302,7 @@ def render(res, chart_name):
                else '(no chart: matplotlib is not installed)'),
         warning=(f'**Warning: {meta["warning"]}.**\n\n'
                  if meta.get('warning') else ''),
+        app_tools=_app_tools(meta),
         minutes=seconds // 60, seconds_=seconds % 60))]
     if 'micro' in res.groups:
         out += [MICRO, table(res, 'micro', micro_rows(), 'ops', True, si)]
@@ -293,6 +324,14 @@ def render(res, chart_name):
                 table(res, 'http', http_rows(), 'cpu_us', False, _us),
                 '\np99 latency (µs, lower is better):\n',
                 table(res, 'http', http_rows(), 'p99_us', False, si)]
+    if 'apps' in res.groups:
+        out += [APPS.format(**_app_timing(meta)),
+                ('\nRequests (HTTP) or queries (asyncpg) per second, higher '
+                 'is better:\n'),
+                table(res, 'apps', app_rows(), 'rps', True, si),
+                ('\nCPU per request or query, µs (HTTP: the server\'s; '
+                 'asyncpg: the client\'s), lower is better:\n'),
+                table(res, 'apps', app_rows(), 'cpu_us', False, _us)]
     if 'idle' in res.groups:
         out += [IDLE.format(n=_idle_n(res)),
                 table(res, 'idle', [(s, (s,)) for s in scale_styles()],
@@ -338,6 +377,23 @@ def _timing(meta):
             'hw': t['http_warmup'], 'hs': net.HTTP_SECONDS}
 
 
+def _app_tools(meta):
+    """The header's row of application package versions, if measured."""
+    found = meta.get('apps_versions')
+    if not found:
+        return ''
+    return '\n| applications | ' + ', '.join(
+        f'{name} {version}' for name, version in found.items()) + ' |'
+
+
+def _app_timing(meta):
+    import apps
+    t = meta.get('apps_timing') or apps.FULL
+    return {'hw': t['http_warmup'], 'hm': t['http_measure'],
+            'pw': t['pg_warmup'], 'pm': t['pg_measure'],
+            'tasks': apps.TASKS}
+
+
 def _noise(res):
     if res.meta['rounds'] < 2:
         return 'One round: no estimate of the noise (run 3 or more).'
@@ -351,6 +407,8 @@ def _noise(res):
             ('echo', 'rps', 'echo requests/s'),
             ('http', 'cpu_us', 'HTTP CPU/request'),
             ('http', 'rps', 'HTTP requests/s'),
+            ('apps', 'cpu_us', 'application CPU/request'),
+            ('apps', 'rps', 'application requests/s'),
             ('idle', 'bytes_per_conn', 'RSS per connection'),
             ('timers', 'ns_per_timer', 'timer scheduling'),
             ('timers', 'fire_late_ms', 'timer lateness (median of 20)')):
@@ -410,6 +468,10 @@ def chart(res, path):
             False) for style in scale_styles()]
         + [(label, 'timers', (), metric, False)
            for label, _, metric, _ in TIMER_ROWS]))
+    panels.append((
+        'Applications: asyncio\'s CPU per request or query ÷ each loop\'s',
+        [(label, 'apps', cell, 'cpu_us', False)
+         for label, cell in app_rows()]))
     panels = [(title, [bar for bar in bars if res.measured(bar[1], bar[2])])
               for title, bars in panels]
     panels = [(title, bars) for title, bars in panels if bars]

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import apps
 import loops
 import micro
 import net
@@ -87,6 +89,17 @@ def plan(args, names, first_round):
                  lambda p, name=name, w=writes: net.http_unit(name, w,
                                                                timing, p))
             for name in names])
+    app_timing = apps.QUICK if quick else apps.FULL
+    for app in apps.HTTP_APPS:
+        groups.append([
+            Unit(f'apps/{app}', 'apps', name, apps.http_seconds(app_timing),
+                 lambda p, name=name, app=app:
+                 apps.http_unit(name, app, app_timing, p))
+            for name in names])
+    groups.append([
+        Unit('apps/asyncpg', 'apps', name, apps.asyncpg_seconds(app_timing),
+             lambda p, name=name: apps.asyncpg_unit(name, app_timing, p))
+        for name in names])
     # RSS per idle connection is a memory figure, not a timing: 3-round runs
     # found it equal to 1% between rounds, and at 10,000 connections it is
     # the slowest unit of the suite, so it is measured in the first round.
@@ -204,6 +217,8 @@ def machine_info(args, names):
         # Through JSON now, so a re-rendered report sees the same types.
         'timing': json.loads(json.dumps(net.QUICK if args.quick
                                         else net.FULL)),
+        'apps_timing': apps.QUICK if args.quick else apps.FULL,
+        'apps_versions': apps.versions(),
     }
 
 
@@ -216,7 +231,8 @@ def main():
     parser.add_argument('--rounds', type=int,
                         help='interleaved rounds (default 3, quick 1)')
     parser.add_argument('--only', help='comma-separated unit ids, globs or '
-                        'substrings: micro, echo/protocol, http, scale/timers')
+                        'substrings: micro, echo/protocol, http, apps, '
+                        'apps/asyncpg, scale/timers')
     parser.add_argument('--loops', help='comma-separated subset of '
                         + ','.join(loops.LOOPS))
     parser.add_argument('--report', metavar='JSON',
@@ -251,6 +267,9 @@ def main():
         print(f'C tools: {build_error}; echo cells will say n/a',
               file=sys.stderr)
 
+    # A SIGTERM exits like Ctrl-C, so the servers this run started (the
+    # PostgreSQL server: apps.py registers its stop with atexit) are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rounds = []
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
@@ -284,6 +303,7 @@ def main():
             meta['unit_seconds'].append(
                 [unit.ident, unit.loop, r,
                  round(time.monotonic() - unit_started, 2)])
+    apps.shutdown()
     progress.finish()
     meta['seconds'] = time.monotonic() - started
     if stamp_before != loops.build_stamp():
