@@ -13,6 +13,8 @@ identical on every version without copying it.  They only touch attributes
 this class defines.
 """
 
+from __future__ import annotations
+
 import asyncio
 import errno
 import os
@@ -22,10 +24,24 @@ import sys
 import warnings
 import weakref
 from asyncio import base_events, selector_events, sslproto, unix_events
+from typing import TYPE_CHECKING, Any
 
 from . import _epoll
 from ._pipes import PipeMixin
 from ._subprocess import SubprocessMixin
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import AsyncGenerator, Callable, Mapping
+    from concurrent.futures import Executor
+    from signal import _HANDLER
+    from socket import _Address, _GetAddrInfoResult
+    from types import FrameType
+
+    from typing_extensions import TypeVarTuple, Unpack
+
+    _Ts = TypeVarTuple('_Ts')
+    _SocketPair = tuple[socket.socket, socket.socket]   # (read, write) ends
 
 __all__ = ('EventLoop', 'new_event_loop')
 
@@ -81,7 +97,7 @@ _CORE_FUNCTIONS = (
 )
 
 
-def _sighandler_noop(signum, frame):
+def _sighandler_noop(signum: int, frame: FrameType | None) -> None:
     """Python-level handler of a signal handled by the loop.
 
     Its only purpose is to make Python write the signal number to the wakeup
@@ -89,22 +105,28 @@ def _sighandler_noop(signum, frame):
     """
 
 
-class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
+# The type checker is told to ignore one thing here: the core's call_soon(),
+# call_later()... return loop._epoll.Handle and TimerHandle, which have
+# asyncio's Handle methods but do not derive from asyncio.Handle (see
+# _epoll.pyi), so their return types are not the ones asyncio's
+# AbstractEventLoop declares.
+class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
                 asyncio.AbstractEventLoop):
     """An asyncio event loop on epoll, for Linux."""
 
-    def __init__(self):
-        self._default_executor = None
+    def __init__(self) -> None:
+        self._default_executor: Executor | None = None
         self._executor_shutdown_called = False
-        self._asyncgens = weakref.WeakSet()
+        self._asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]] = (
+            weakref.WeakSet())
         self._asyncgens_shutdown_called = False
         self._coroutine_origin_tracking_enabled = False
-        self._coroutine_origin_tracking_saved_depth = None
-        self._signal_handlers = {}
-        self._signal_sockets = None     # (read end, write end) once needed
+        self._coroutine_origin_tracking_saved_depth: int | None = None
+        self._signal_handlers: dict[int, _epoll.Handle] = {}
+        self._signal_sockets: _SocketPair | None = None     # once needed
         # 3.13's create_unix_server (asyncio's, bound to us) records the
         # socket files to remove when their server closes.
-        self._unix_server_sockets = {}
+        self._unix_server_sockets: dict[socket.socket, int] = {}
 
     for _name in _STDLIB_METHODS:
         locals()[_name] = getattr(base_events.BaseEventLoop, _name)
@@ -115,14 +137,66 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
         locals()[_name] = getattr(_epoll, _name)
     del _name, _cls, _names
 
+    if TYPE_CHECKING:
+        # What the loops above bind, for type checkers (which cannot see
+        # them): asyncio's functions, typed as asyncio's stubs type the loop
+        # API, and the core's sock_* functions (typed in _epoll.pyi).
+        call_exception_handler = (
+            asyncio.AbstractEventLoop.call_exception_handler)
+        default_exception_handler = (
+            asyncio.AbstractEventLoop.default_exception_handler)
+        set_exception_handler = asyncio.AbstractEventLoop.set_exception_handler
+        get_exception_handler = asyncio.AbstractEventLoop.get_exception_handler
+        set_task_factory = asyncio.AbstractEventLoop.set_task_factory
+        get_task_factory = asyncio.AbstractEventLoop.get_task_factory
+        shutdown_asyncgens = asyncio.AbstractEventLoop.shutdown_asyncgens
+        run_in_executor = asyncio.AbstractEventLoop.run_in_executor
+        set_default_executor = asyncio.AbstractEventLoop.set_default_executor
+        shutdown_default_executor = (
+            asyncio.AbstractEventLoop.shutdown_default_executor)
+        getnameinfo = asyncio.AbstractEventLoop.getnameinfo
+        create_connection = asyncio.AbstractEventLoop.create_connection
+        create_server = asyncio.AbstractEventLoop.create_server
+        connect_accepted_socket = (
+            asyncio.AbstractEventLoop.connect_accepted_socket)
+        create_datagram_endpoint = (
+            asyncio.AbstractEventLoop.create_datagram_endpoint)
+        sendfile = asyncio.AbstractEventLoop.sendfile
+        sock_sendfile = asyncio.AbstractEventLoop.sock_sendfile
+        start_tls = asyncio.AbstractEventLoop.start_tls
+        create_unix_connection = (
+            asyncio.AbstractEventLoop.create_unix_connection)
+        create_unix_server = asyncio.AbstractEventLoop.create_unix_server
+        # Its size parameter is n, as in asyncio's own (selector) loop;
+        # AbstractEventLoop names it nbytes.
+        sock_recv = _epoll.sock_recv  # type: ignore[assignment]
+        sock_recv_into = _epoll.sock_recv_into
+        sock_recvfrom = _epoll.sock_recvfrom
+        sock_recvfrom_into = _epoll.sock_recvfrom_into
+        sock_sendall = _epoll.sock_sendall
+        sock_sendto = _epoll.sock_sendto
+        sock_connect = _epoll.sock_connect
+        sock_accept = _epoll.sock_accept
+        _start_serving = _epoll._start_serving
+
+        # BaseEventLoop's, which asyncio's stubs leave out.
+        def _getaddrinfo_debug(
+                self, host: bytes | str | None,
+                port: bytes | str | int | None, family: int = 0,
+                type: int = 0, proto: int = 0,
+                flags: int = 0) -> _GetAddrInfoResult: ...
+
     # -- transports --------------------------------------------------------
 
-    def _make_socket_transport(self, sock, protocol, waiter=None, *,
-                               extra=None, server=None):
+    def _make_socket_transport(
+            self, sock: socket.socket, protocol: asyncio.BaseProtocol,
+            waiter: asyncio.Future[None] | None = None, *,
+            extra: Mapping[str, Any] | None = None,
+            server: asyncio.Server | None = None) -> _epoll.SocketTransport:
         return _epoll.SocketTransport(self, sock, protocol, waiter, extra,
                                       server)
 
-    def _stop_serving(self, sock):
+    def _stop_serving(self, sock: socket.socket) -> None:
         # 3.13: remove the socket file of a Unix server, if it is still the
         # one the server made (same inode), as asyncio does.
         path = None
@@ -137,43 +211,55 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
             except FileNotFoundError:
                 pass
             except OSError as err:
-                base_events.logger.error(
+                base_events.logger.error(  # type: ignore[attr-defined]
                     'Unable to clean up listening UNIX socket %r: %r',
                     path, err)
 
-    def _make_datagram_transport(self, sock, protocol, address=None,
-                                 waiter=None, extra=None):
+    def _make_datagram_transport(
+            self, sock: socket.socket, protocol: asyncio.DatagramProtocol,
+            address: _Address | None = None,
+            waiter: asyncio.Future[None] | None = None,
+            extra: Mapping[str, Any] | None = None,
+    ) -> _epoll.DatagramTransport:
         return _epoll.DatagramTransport(self, sock, protocol, address,
                                         waiter, extra)
 
-    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None,
-                            *, server_side=False, server_hostname=None,
-                            extra=None, server=None,
-                            ssl_handshake_timeout=None,
-                            ssl_shutdown_timeout=None):
+    def _make_ssl_transport(
+            self, rawsock: socket.socket, protocol: asyncio.BaseProtocol,
+            sslcontext: ssl.SSLContext,
+            waiter: asyncio.Future[Any] | None = None, *,
+            server_side: bool = False, server_hostname: str | None = None,
+            extra: Mapping[str, Any] | None = None,
+            server: asyncio.Server | None = None,
+            ssl_handshake_timeout: float | None = None,
+            ssl_shutdown_timeout: float | None = None,
+    ) -> asyncio.Transport:
         # TLS is asyncio's SSLProtocol (memory BIOs) over our transport.
-        kwargs = {'ssl_handshake_timeout': ssl_handshake_timeout}
+        kwargs: dict[str, Any] = {
+            'ssl_handshake_timeout': ssl_handshake_timeout}
         if sys.version_info >= (3, 11):
             kwargs['ssl_shutdown_timeout'] = ssl_shutdown_timeout
+        # (SSLProtocol takes waiter=None, as asyncio's own loops pass it;
+        # its stubs do not say so.)
         ssl_protocol = sslproto.SSLProtocol(
-            self, protocol, sslcontext, waiter, server_side, server_hostname,
-            **kwargs)
+            self, protocol, sslcontext, waiter,  # type: ignore[arg-type]
+            server_side, server_hostname, **kwargs)
         self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
                                     server=server)
         return ssl_protocol._app_transport
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f'<{type(self).__name__} running={self.is_running()} '
                 f'closed={self.is_closed()} debug={self.get_debug()}>')
 
-    def __del__(self, _warn=warnings.warn):
+    def __del__(self, _warn: Callable[..., object] = warnings.warn) -> None:
         if not self.is_closed():
             _warn(f"unclosed event loop {self!r}", ResourceWarning,
                   source=self)
             if not self.is_running():
                 self.close()
 
-    def close(self):
+    def close(self) -> None:
         if self.is_running():
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
@@ -197,8 +283,10 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
 
     # -- DNS ---------------------------------------------------------------
 
-    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0,
-                          flags=0):
+    async def getaddrinfo(
+            self, host: bytes | str | None, port: bytes | str | int | None,
+            *, family: int = 0, type: int = 0, proto: int = 0,
+            flags: int = 0) -> _GetAddrInfoResult:
         if not self._debug:
             key = (host, port, family, type, proto, flags)
             try:
@@ -225,7 +313,9 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
 
     # -- signals -----------------------------------------------------------
 
-    def add_signal_handler(self, sig, callback, *args):
+    def add_signal_handler(
+            self, sig: int, callback: Callable[[Unpack[_Ts]], object],
+            *args: Unpack[_Ts]) -> None:
         if (asyncio.iscoroutine(callback) or
                 _iscoroutinefunction(callback)):
             raise TypeError("coroutines cannot be used with "
@@ -253,12 +343,13 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
                 raise RuntimeError(f'sig {sig:d} cannot be caught')
             raise
 
-    def remove_signal_handler(self, sig):
+    def remove_signal_handler(self, sig: int) -> bool:
         self._check_signal(sig)
         try:
             del self._signal_handlers[sig]
         except KeyError:
             return False
+        handler: _HANDLER
         if sig == signal.SIGINT:
             handler = signal.default_int_handler
         else:
@@ -273,13 +364,13 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
             self._clear_wakeup_fd()
         return True
 
-    def _check_signal(self, sig):
+    def _check_signal(self, sig: object) -> None:
         if not isinstance(sig, int):
             raise TypeError(f'sig must be an int, not {sig!r}')
         if sig not in signal.valid_signals():
             raise ValueError(f'invalid signal number {sig}')
 
-    def _open_signal_sockets(self):
+    def _open_signal_sockets(self) -> socket.socket:
         if self._signal_sockets is None:
             rsock, wsock = socket.socketpair()
             rsock.setblocking(False)
@@ -288,20 +379,22 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
             self.add_reader(rsock.fileno(), self._read_signals)
         return self._signal_sockets[1]
 
-    def _close_signal_sockets(self):
+    def _close_signal_sockets(self) -> None:
         if self._signal_sockets is not None:
             for sock in self._signal_sockets:
                 sock.close()
             self._signal_sockets = None
 
-    def _clear_wakeup_fd(self):
+    def _clear_wakeup_fd(self) -> None:
         try:
             signal.set_wakeup_fd(-1)
         except (ValueError, OSError) as exc:
-            base_events.logger.info('set_wakeup_fd(-1) failed: %s', exc)
+            base_events.logger.info(  # type: ignore[attr-defined]
+                'set_wakeup_fd(-1) failed: %s', exc)
 
-    def _read_signals(self):
-        rsock = self._signal_sockets[0]
+    def _read_signals(self) -> None:
+        # A reader of the sockets: they exist.
+        rsock = self._signal_sockets[0]  # type: ignore[index]
         while True:
             try:
                 data = rsock.recv(4096)
@@ -315,7 +408,7 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
                 if signum:
                     self._handle_signal(signum)
 
-    def _handle_signal(self, sig):
+    def _handle_signal(self, sig: int) -> None:
         handle = self._signal_handlers.get(sig)
         if handle is None:
             return      # removed meanwhile
@@ -325,7 +418,7 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
             self._add_callback_signalsafe(handle)
 
 
-def _iscoroutinefunction(func):
+def _iscoroutinefunction(func: object) -> bool:
     import inspect
     return (inspect.iscoroutinefunction(func) or
             getattr(func, '_is_coroutine', None) is not None)
@@ -336,10 +429,11 @@ def _iscoroutinefunction(func):
 # otherwise grow it forever; 256 covers the addresses an application
 # connects to repeatedly.
 _NUMERIC_ANSWERS_KEPT = 256
-_numeric_answers = {}
+_numeric_answers: dict[tuple[bytes | str | None, bytes | str | int | None,
+                             int, int, int, int], _GetAddrInfoResult] = {}
 
 
-def _answer_is_constant(host, flags):
+def _answer_is_constant(host: bytes | str | None, flags: int) -> bool:
     """False where a numeric answer depends on the network interfaces:
     AI_ADDRCONFIG, and IPv6 scope ids naming an interface."""
     if flags & socket.AI_ADDRCONFIG:
@@ -349,7 +443,8 @@ def _answer_is_constant(host, flags):
     return host is None or '%' not in host
 
 
-def _is_numeric(host, port, family):
+def _is_numeric(host: bytes | str | None, port: bytes | str | int | None,
+                family: int) -> bool:
     """True when getaddrinfo(host, port) needs no name resolution."""
     if port is not None and not isinstance(port, int):
         if isinstance(port, (bytes, str)):
@@ -379,6 +474,6 @@ def _is_numeric(host, port, family):
     return False
 
 
-def new_event_loop():
+def new_event_loop() -> EventLoop:
     """A new EventLoop (what asyncio's loop_factory arguments expect)."""
     return EventLoop()

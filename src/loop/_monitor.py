@@ -1,13 +1,15 @@
 """A watchdog that logs when the running loop lags (aiodebug's use case)."""
 import asyncio
 import logging
+from typing import NoReturn
 
 __all__ = ('monitor_lag',)
 
 _logger = logging.getLogger('loop.monitor')
 
 
-async def monitor_lag(threshold=0.1, interval=0.25, *, logger=None):
+async def monitor_lag(threshold: float = 0.1, interval: float = 0.25, *,
+                      logger: logging.Logger | None = None) -> NoReturn:
     """Warn whenever the loop wakes this task `threshold` seconds late.
 
     Run it as a task for the life of the application:
@@ -36,6 +38,8 @@ async def monitor_lag(threshold=0.1, interval=0.25, *, logger=None):
             culprits = '; slowest callbacks: ' + ', '.join(
                 f"{s['callback']} ({s['duration'] * 1e3:.1f} ms)"
                 for s in stats['slowest'][:3])
-            ev.trace_lag(True, slowest=len(stats['slowest']) or 10)
+            # Our loop (it has lag_stats()): it has trace_lag() too.
+            ev.trace_lag(  # type: ignore[attr-defined]
+                True, slowest=len(stats['slowest']) or 10)
         log.warning('event loop lag %.1f ms (threshold %.1f ms)%s',
                     lag * 1e3, threshold * 1e3, culprits)

@@ -17,34 +17,99 @@ the public add_reader()/remove_reader() refuse to steal the fd from a live
 transport, as they already do for socket transports.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import stat
 import warnings
 from asyncio import base_events, constants, futures, transports
 from asyncio.log import logger
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable, Mapping
+    from typing import Protocol
+    from weakref import WeakValueDictionary
+
+    from _typeshed import FileDescriptorLike
+    from typing_extensions import TypeVarTuple, Unpack
+
+    from . import _epoll
+
+    _Ts = TypeVarTuple('_Ts')
 
 __all__ = ('PipeMixin', 'ReadPipeTransport', 'WritePipeTransport')
 
 
-class PipeMixin:
+if TYPE_CHECKING:
+    class _LoopBase(asyncio.AbstractEventLoop):
+        """What the mixins of loop.EventLoop (here and in _subprocess) and
+        the pipe transports use of the loop: asyncio's loop API and the
+        core's (loop._epoll.Loop, typed as in _epoll.pyi).
+
+        Only the type checker sees this class: for it, the mixins are loops,
+        as they are only ever mixed into loop.EventLoop.  (They cannot
+        derive from the core too: EventLoop lists it before them.)
+        """
+
+        @property
+        def _debug(self) -> bool: ...
+        @property
+        def _transports(
+                self) -> WeakValueDictionary[int, asyncio.BaseTransport]: ...
+        def _add_reader(
+                self, fd: FileDescriptorLike,
+                callback: Callable[[Unpack[_Ts]], Any],
+                *args: Unpack[_Ts]) -> _epoll.Handle: ...
+        def _add_writer(
+                self, fd: FileDescriptorLike,
+                callback: Callable[[Unpack[_Ts]], Any],
+                *args: Unpack[_Ts]) -> _epoll.Handle: ...
+        def _remove_reader(self, fd: FileDescriptorLike) -> bool: ...
+        def _remove_writer(self, fd: FileDescriptorLike) -> bool: ...
+
+    class _Pipe(Protocol):
+        """What a transport uses of its pipe object (a file, a socket...)."""
+
+        def fileno(self) -> int: ...
+        def close(self) -> None: ...
+
+    # The shared part of the two transports is part of transports.
+    _TransportBase = transports.BaseTransport
+else:
+    _LoopBase = _TransportBase = object
+
+
+class PipeMixin(_LoopBase):
     """EventLoop methods for pipes; mixed into loop.EventLoop."""
 
     # The public entry points are asyncio's own: they only build the
     # transport through the factories below and wait for connection_made().
-    connect_read_pipe = base_events.BaseEventLoop.connect_read_pipe
-    connect_write_pipe = base_events.BaseEventLoop.connect_write_pipe
+    if TYPE_CHECKING:
+        # Typed as asyncio's stubs type the loop API (the stubs bind
+        # BaseEventLoop's functions to BaseEventLoop instances only).
+        connect_read_pipe = asyncio.AbstractEventLoop.connect_read_pipe
+        connect_write_pipe = asyncio.AbstractEventLoop.connect_write_pipe
+    else:
+        connect_read_pipe = base_events.BaseEventLoop.connect_read_pipe
+        connect_write_pipe = base_events.BaseEventLoop.connect_write_pipe
 
-    def _make_read_pipe_transport(self, pipe, protocol, waiter=None,
-                                  extra=None):
+    def _make_read_pipe_transport(
+            self, pipe: _Pipe, protocol: asyncio.BaseProtocol,
+            waiter: asyncio.Future[None] | None = None,
+            extra: Mapping[str, Any] | None = None) -> ReadPipeTransport:
         return ReadPipeTransport(self, pipe, protocol, waiter, extra)
 
-    def _make_write_pipe_transport(self, pipe, protocol, waiter=None,
-                                   extra=None):
+    def _make_write_pipe_transport(
+            self, pipe: _Pipe, protocol: asyncio.BaseProtocol,
+            waiter: asyncio.Future[None] | None = None,
+            extra: Mapping[str, Any] | None = None) -> WritePipeTransport:
         return WritePipeTransport(self, pipe, protocol, waiter, extra)
 
 
-def _pipe_kind(fileno):
+def _pipe_kind(fileno: int) -> str | None:
     """'fifo', 'socket' or 'char' for a usable fd, None otherwise."""
     mode = os.fstat(fileno).st_mode
     if stat.S_ISFIFO(mode):
@@ -56,13 +121,29 @@ def _pipe_kind(fileno):
     return None
 
 
-class _PipeTransportBase:
+class _PipeTransportBase(_TransportBase):
     """What the read and the write transport share: state, repr, closing."""
 
     # The event the repr reports as 'polling' (asyncio asks its selector).
     _direction = None
 
-    def _init_pipe(self, loop, pipe, protocol, message):
+    _extra: dict[str, Any]      # BaseTransport's
+    # The loop, and the fd of the pipe: None only once the connection is
+    # lost (the loop), or when the constructor failed (the fd).
+    _loop: _LoopBase
+    _fileno: int
+    _pipe: _Pipe | None         # None once closed
+    # Whatever set_protocol() was given: like asyncio's transports, these
+    # call the methods their kind needs (data_received()...) unchecked.
+    _protocol: Any
+    _closing: bool
+
+    if TYPE_CHECKING:
+        # Each transport has its own.
+        def _is_polling(self) -> bool: ...
+
+    def _init_pipe(self, loop: _LoopBase, pipe: _Pipe,
+                   protocol: asyncio.BaseProtocol, message: str) -> str:
         self._extra['pipe'] = pipe
         self._loop = loop
         # _pipe is None once the transport is closed: __del__ and the repr
@@ -73,7 +154,7 @@ class _PipeTransportBase:
         self._closing = False
         kind = _pipe_kind(self._fileno)
         if kind is None:
-            self._fileno = None
+            self._fileno = None  # type: ignore[assignment]
             self._protocol = None
             raise ValueError(message)
         self._pipe = pipe
@@ -81,7 +162,7 @@ class _PipeTransportBase:
         loop._transports[self._fileno] = self
         return kind
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         info = [self.__class__.__name__]
         if self._pipe is None:
             info.append('closed')
@@ -99,33 +180,34 @@ class _PipeTransportBase:
             info.extend(self._repr_extra())
         return '<{}>'.format(' '.join(info))
 
-    def _repr_extra(self):
+    def _repr_extra(self) -> tuple[str, ...]:
         return ()
 
-    def set_protocol(self, protocol):
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
 
-    def get_protocol(self):
-        return self._protocol
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
 
-    def is_closing(self):
+    def is_closing(self) -> bool:
         return self._closing
 
-    def __del__(self, _warn=warnings.warn):
+    def __del__(self, _warn: Callable[..., object] = warnings.warn) -> None:
         if self._pipe is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             self._pipe.close()
 
-    def _call_connection_lost(self, exc):
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:
             self._protocol.connection_lost(exc)
         finally:
-            self._pipe.close()
+            # Called once, by the close that set _closing: still open here.
+            self._pipe.close()  # type: ignore[union-attr]
             self._pipe = None
             self._protocol = None
             if self._loop._transports.get(self._fileno) is self:
                 del self._loop._transports[self._fileno]
-            self._loop = None
+            self._loop = None  # type: ignore[assignment]
 
 
 class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
@@ -133,7 +215,10 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
 
     max_size = 256 * 1024  # bytes read per event, as asyncio
 
-    def __init__(self, loop, pipe, protocol, waiter=None, extra=None):
+    def __init__(self, loop: _LoopBase, pipe: _Pipe,
+                 protocol: asyncio.BaseProtocol,
+                 waiter: asyncio.Future[None] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(extra)
         self._paused = False
         self._polling = False
@@ -144,27 +229,29 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
         # paused reading or closed the transport.
         loop.call_soon(self._start_polling_if_reading)
         if waiter is not None:
-            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+            # (A private helper of asyncio's, which its stubs leave out.)
+            loop.call_soon(futures._set_result_unless_cancelled,  # type: ignore[attr-defined]
+                           waiter, None)
 
-    def _start_polling_if_reading(self):
+    def _start_polling_if_reading(self) -> None:
         if self.is_reading():
             self._start_polling()
 
-    def _start_polling(self):
+    def _start_polling(self) -> None:
         self._loop._add_reader(self._fileno, self._read_ready)
         self._polling = True
 
-    def _stop_polling(self):
+    def _stop_polling(self) -> None:
         self._polling = False
         self._loop._remove_reader(self._fileno)
 
-    def _is_polling(self):
+    def _is_polling(self) -> bool:
         return self._polling
 
-    def is_reading(self):
+    def is_reading(self) -> bool:
         return not self._paused and not self._closing
 
-    def _read_ready(self):
+    def _read_ready(self) -> None:
         try:
             data = os.read(self._fileno, self.max_size)
         except (BlockingIOError, InterruptedError):
@@ -182,7 +269,7 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
         self._loop.call_soon(self._protocol.eof_received)
         self._loop.call_soon(self._call_connection_lost, None)
 
-    def pause_reading(self):
+    def pause_reading(self) -> None:
         if not self.is_reading():
             return
         self._paused = True
@@ -190,7 +277,7 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
-    def resume_reading(self):
+    def resume_reading(self) -> None:
         if self._closing or not self._paused:
             return
         self._paused = False
@@ -198,11 +285,12 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
         if self._loop.get_debug():
             logger.debug("%r resumes reading", self)
 
-    def close(self):
+    def close(self) -> None:
         if not self._closing:
             self._close(None)
 
-    def _fatal_error(self, exc, message='Fatal error on pipe transport'):
+    def _fatal_error(self, exc: BaseException,
+                     message: str = 'Fatal error on pipe transport') -> None:
         # EIO is how a pty master reports that the slave side closed: an
         # end of file, not an error worth the exception handler.
         if isinstance(exc, OSError) and exc.errno == errno.EIO:
@@ -217,7 +305,7 @@ class ReadPipeTransport(_PipeTransportBase, transports.ReadTransport):
             })
         self._close(exc)
 
-    def _close(self, exc):
+    def _close(self, exc: BaseException | None) -> None:
         self._closing = True
         self._stop_polling()
         self._loop.call_soon(self._call_connection_lost, exc)
@@ -231,7 +319,18 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
     reporting) is asyncio's own _FlowControlMixin.
     """
 
-    def __init__(self, loop, pipe, protocol, waiter=None, extra=None):
+    _buffer: bytearray
+    _conn_lost: int
+
+    if TYPE_CHECKING:
+        # _FlowControlMixin's; its stubs leave them out.
+        def _maybe_pause_protocol(self) -> None: ...
+        def _maybe_resume_protocol(self) -> None: ...
+
+    def __init__(self, loop: _LoopBase, pipe: _Pipe,
+                 protocol: asyncio.BaseProtocol,
+                 waiter: asyncio.Future[None] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(extra, loop)
         self._buffer = bytearray()
         self._conn_lost = 0     # writes refused since the pipe broke
@@ -246,19 +345,21 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
         if kind != 'char':
             loop.call_soon(loop._add_reader, self._fileno, self._read_ready)
         if waiter is not None:
-            loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
+            # (A private helper of asyncio's, which its stubs leave out.)
+            loop.call_soon(futures._set_result_unless_cancelled,  # type: ignore[attr-defined]
+                           waiter, None)
 
-    def _is_polling(self):
+    def _is_polling(self) -> bool:
         # The writer is registered exactly while the buffer holds data.
         return bool(self._buffer)
 
-    def _repr_extra(self):
+    def _repr_extra(self) -> tuple[str, ...]:
         return (f'bufsize={self.get_write_buffer_size()}',)
 
-    def get_write_buffer_size(self):
+    def get_write_buffer_size(self) -> int:
         return len(self._buffer)
 
-    def _read_ready(self):
+    def _read_ready(self) -> None:
         # The reading side closed the pipe.
         if self._loop.get_debug():
             logger.info("%r was closed by peer", self)
@@ -267,7 +368,7 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
         else:
             self._close()
 
-    def write(self, data):
+    def write(self, data: bytes | bytearray | memoryview[Any]) -> None:
         # An assert, not a TypeError: asyncio's pipe transport checks the
         # argument this way and we keep its behaviour.
         assert isinstance(data, (bytes, bytearray, memoryview)), repr(data)
@@ -305,7 +406,7 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
         self._buffer += data
         self._maybe_pause_protocol()
 
-    def _write_ready(self):
+    def _write_ready(self) -> None:
         assert self._buffer, 'Data should not be empty'
         try:
             n = os.write(self._fileno, self._buffer)
@@ -331,10 +432,10 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
             self._loop._remove_reader(self._fileno)
             self._call_connection_lost(None)
 
-    def can_write_eof(self):
+    def can_write_eof(self) -> bool:
         return True
 
-    def write_eof(self):
+    def write_eof(self) -> None:
         # A pipe has no half-close: EOF is closing our end, once the
         # buffer is flushed.
         if self._closing:
@@ -345,14 +446,15 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
             self._loop._remove_reader(self._fileno)
             self._loop.call_soon(self._call_connection_lost, None)
 
-    def close(self):
+    def close(self) -> None:
         if self._pipe is not None and not self._closing:
             self.write_eof()
 
-    def abort(self):
+    def abort(self) -> None:
         self._close(None)
 
-    def _fatal_error(self, exc, message='Fatal error on pipe transport'):
+    def _fatal_error(self, exc: BaseException,
+                     message: str = 'Fatal error on pipe transport') -> None:
         # OSErrors (EPIPE above all) are the reader going away, an expected
         # end of the conversation: logged in debug mode only, as asyncio.
         if isinstance(exc, OSError):
@@ -367,7 +469,7 @@ class WritePipeTransport(_PipeTransportBase, transports._FlowControlMixin,
             })
         self._close(exc)
 
-    def _close(self, exc=None):
+    def _close(self, exc: BaseException | None = None) -> None:
         self._closing = True
         if self._buffer:
             self._loop._remove_writer(self._fileno)

@@ -4,11 +4,17 @@ asyncio deprecates the policy system in 3.14 and removes it in 3.16; from
 3.12 on, asyncio.run(main, loop_factory=loop.new_event_loop) or loop.run()
 is the way to choose a loop, so install() warns there, as uvloop's does.
 """
+from __future__ import annotations
+
 import asyncio
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 from ._eventloop import new_event_loop
+
+if TYPE_CHECKING:
+    from ._eventloop import EventLoop
 
 if sys.version_info >= (3, 14):
     _Base = asyncio.events._BaseDefaultEventLoopPolicy
@@ -23,17 +29,17 @@ class EventLoopPolicy(_Base):
     loop; it does not set up a child watcher.
     """
 
-    def _loop_factory(self):
+    def _loop_factory(self) -> EventLoop:
         return new_event_loop()
 
-    def new_event_loop(self):
+    def new_event_loop(self) -> EventLoop:
         return new_event_loop()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<{type(self).__name__}>'
 
 
-def install():
+def install() -> None:
     """Make asyncio's policy create loop.EventLoop loops."""
     if sys.version_info >= (3, 12):
         warnings.warn(

@@ -1,13 +1,24 @@
 """loop.run(): asyncio.run() with our loop, on every supported Python."""
+from __future__ import annotations
+
 import asyncio
 import sys
+from typing import TYPE_CHECKING, Any
 
 from ._eventloop import new_event_loop
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from typing import TypeVar
+
+    _T = TypeVar('_T')
 
 __all__ = ('run',)
 
 
-def run(main, *, debug=None, loop_factory=new_event_loop):
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = new_event_loop,
+        ) -> _T:
     """Run coroutine `main` on a new loop and return its result.
 
     The same contract as asyncio.run(): cancel what is left, shut down
@@ -25,7 +36,8 @@ def run(main, *, debug=None, loop_factory=new_event_loop):
     return _run_310(main, debug, loop_factory)
 
 
-def _run_310(main, debug, loop_factory):
+def _run_310(main: Coroutine[Any, Any, _T], debug: bool | None,
+             loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> _T:
     # Python 3.10 has neither asyncio.Runner nor a loop_factory argument:
     # asyncio.run()'s steps, with our factory.
     if asyncio._get_running_loop() is not None:
@@ -49,7 +61,7 @@ def _run_310(main, debug, loop_factory):
             loop.close()
 
 
-def _cancel_all_tasks(loop):
+def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
     to_cancel = asyncio.all_tasks(loop)
     if not to_cancel:
         return
