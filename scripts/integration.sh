@@ -10,6 +10,7 @@
 #
 #   LOOP_TEST_PG_DSN        postgresql://postgres@127.0.0.1:PORT/postgres
 #   LOOP_TEST_PG_SOCKET_DIR the directory of PostgreSQL's Unix socket
+#   LOOP_TEST_PG_CA         the CA of its TLS certificate (PEM)
 #   LOOP_TEST_REDIS_URL     redis://127.0.0.1:PORT/0
 #   LOOP_TEST_REDIS_SOCKET  Redis's Unix socket
 #
@@ -69,12 +70,24 @@ trap 'exit 143' TERM
 
 # PostgreSQL refuses to run as root: the cluster belongs to `postgres`.
 # fsync and friends are off: nothing here has to survive a crash.
+# It also takes TLS (ssl=on), with a certificate for 127.0.0.1 from a
+# throwaway CA (trustme, of the test requirements): clients may ask for it.
 chown postgres: "$tmp"
+"$PY" - "$tmp" <<'PYEOF'
+import os, sys, trustme
+ca = trustme.CA()
+cert = ca.issue_cert('127.0.0.1', 'localhost')
+ca.cert_pem.write_to_path(os.path.join(sys.argv[1], 'ca.pem'))
+cert.cert_chain_pems[0].write_to_path(os.path.join(sys.argv[1], 'server.crt'))
+cert.private_key_pem.write_to_path(os.path.join(sys.argv[1], 'server.key'))
+PYEOF
+chown postgres: "$tmp/server.crt" "$tmp/server.key"
+chmod 600 "$tmp/server.key"
 pg_port=$(free_port)
 runuser -u postgres -- "$(pg_bindir)/initdb" -D "$tmp/pg" -U postgres \
   --auth=trust --encoding=UTF8 --locale=C --no-sync >/dev/null
 runuser -u postgres -- "$(pg_bindir)/pg_ctl" -D "$tmp/pg" -l "$tmp/pg.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$tmp/server.crt -c ssl_key_file=$tmp/server.key" \
   start >/dev/null || { cat "$tmp/pg.log" >&2; exit 1; }
 pg_started=1
 log "PostgreSQL $("$(pg_bindir)/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port"
@@ -94,10 +107,14 @@ log "$(redis-server --version | awk '{print $1, $2, $3}') on 127.0.0.1:$redis_po
 
 export LOOP_TEST_PG_DSN="postgresql://postgres@127.0.0.1:$pg_port/postgres"
 export LOOP_TEST_PG_SOCKET_DIR="$tmp"
+export LOOP_TEST_PG_CA="$tmp/ca.pem"
 export LOOP_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export LOOP_TEST_REDIS_SOCKET="$tmp/redis.sock"
 
 # -- the tests ---------------------------------------------------------------
 
 [ $# -gt 0 ] || set -- tests/integration
-PYTHONPATH=src "$PY" -m pytest -q "$@"
+# The tests take their loops from tests/conftest.py: the async-test plugins
+# installed above are for the sample projects only, which
+# test_pytest_plugins.py runs in pytest subprocesses of their own.
+PYTHONPATH=src "$PY" -m pytest -q -p no:aiohttp -p no:asyncio -p no:anyio "$@"

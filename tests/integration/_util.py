@@ -2,12 +2,23 @@
 import asyncio
 import os
 
+import pytest
+
 import loop as eloop
 
 HOST = '127.0.0.1'
 # A hung library call fails its test after this long instead of hanging
 # the run (generous: the machine is shared).
 TIMEOUT = 60
+
+
+def need(module):
+    """Import `module`, or skip the calling test module if it is missing
+    (requirements-integration.txt has it; scripts/integration.sh installs
+    it)."""
+    return pytest.importorskip(
+        module, reason=f'{module} is not installed: run '
+        'scripts/integration.sh (pip install -r requirements-integration.txt)')
 
 
 def run(loop, coro, timeout=TIMEOUT):

@@ -2,7 +2,8 @@
 loops.  Run by scripts/integration.sh (make integration), which installs
 the packages of requirements-integration.txt, starts a throwaway PostgreSQL
 and Redis and names their addresses in LOOP_TEST_PG_DSN /
-LOOP_TEST_PG_SOCKET_DIR / LOOP_TEST_REDIS_URL.
+LOOP_TEST_PG_SOCKET_DIR / LOOP_TEST_PG_CA / LOOP_TEST_REDIS_URL /
+LOOP_TEST_REDIS_SOCKET.
 
 Every test takes the `loop` or `loop_kind` fixture of tests/conftest.py, so
 it runs on stdlib asyncio and on our loop, with the same leak checks.
@@ -53,9 +54,27 @@ def pg_socket_dir():
 
 
 @pytest.fixture
+def pg_ca():
+    """The CA (PEM file) of the throwaway PostgreSQL's TLS certificate."""
+    path = os.environ.get('LOOP_TEST_PG_CA')
+    if not path:
+        pytest.skip(NEEDS_SERVERS)
+    return path
+
+
+@pytest.fixture
 def redis_url():
     """The throwaway Redis's URL."""
     url = os.environ.get('LOOP_TEST_REDIS_URL')
     if not url:
         pytest.skip(NEEDS_SERVERS)
     return url
+
+
+@pytest.fixture
+def redis_socket():
+    """The throwaway Redis's Unix socket."""
+    path = os.environ.get('LOOP_TEST_REDIS_SOCKET')
+    if not path:
+        pytest.skip(NEEDS_SERVERS)
+    return path

@@ -12,11 +12,9 @@ import sys
 import textwrap
 import time
 
-import pytest
+from ._util import HOST, assert_running_on, loop_module_path, need, run
 
-from ._util import HOST, assert_running_on, loop_module_path, run
-
-aiohttp = pytest.importorskip('aiohttp')
+aiohttp = need('aiohttp')
 from aiohttp import web
 
 PEERS = web.AppKey('peers', list)

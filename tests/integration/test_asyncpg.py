@@ -6,14 +6,15 @@ import asyncio
 import datetime
 import decimal
 import io
+import ssl
 import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from ._util import assert_running_on, run
+from ._util import assert_running_on, need, run
 
-asyncpg = pytest.importorskip('asyncpg')
+asyncpg = need('asyncpg')
 
 
 def test_queries_tcp_and_unix(loop, loop_kind, pg_dsn, pg_socket_dir):
@@ -66,6 +67,34 @@ def test_queries_tcp_and_unix(loop, loop_kind, pg_dsn, pg_socket_dir):
         finally:
             await tcp.close()
             await unix.close()
+    run(loop, main())
+
+
+def test_tls(loop, loop_kind, pg_dsn, pg_ca):
+    """asyncpg asks the server for TLS (SSLRequest), then upgrades the
+    connection with loop.start_tls()."""
+    async def main():
+        assert_running_on(loop_kind)
+        ctx = ssl.create_default_context(cafile=pg_ca)
+        conn = await asyncpg.connect(pg_dsn, ssl=ctx)
+        try:
+            assert conn._transport.get_extra_info('sslcontext') is ctx
+            assert await conn.fetchval(
+                'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')
+            rows = await conn.fetch(
+                'SELECT g, md5(g::text) FROM generate_series(1, 20000) g')
+            assert len(rows) == 20000
+            out = io.BytesIO()
+            await conn.copy_from_query(
+                'SELECT repeat(md5(g::text), 100) FROM generate_series(1, 2000) g',
+                output=out)
+            assert len(out.getvalue()) == 2000 * 3201
+        finally:
+            await conn.close()
+
+        # A certificate the client does not trust: the handshake fails.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncpg.connect(pg_dsn, ssl=ssl.create_default_context())
     run(loop, main())
 
 

@@ -7,19 +7,10 @@ import os
 
 import pytest
 
-from ._util import assert_running_on, run
+from ._util import assert_running_on, need, run
 
-redis_asyncio = pytest.importorskip('redis.asyncio')
+redis_asyncio = need('redis.asyncio')
 import redis
-
-
-@pytest.fixture
-def redis_socket():
-    path = os.environ.get('LOOP_TEST_REDIS_SOCKET')
-    if not path:
-        from .conftest import NEEDS_SERVERS
-        pytest.skip(NEEDS_SERVERS)
-    return path
 
 
 async def _client(url, flush=True, **kwargs):

@@ -20,12 +20,12 @@ import time
 
 import pytest
 
-from ._util import HOST, assert_running_on, loop_module_path, run
+from ._util import HOST, assert_running_on, loop_module_path, need, run
 
-pytest.importorskip('uvicorn')
-pytest.importorskip('starlette')
-httpx = pytest.importorskip('httpx')
-websockets = pytest.importorskip('websockets')
+need('uvicorn')
+need('starlette')
+httpx = need('httpx')
+websockets = need('websockets')
 
 APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'apps')
 # (uvicorn's --http, --ws): each parser and each websockets protocol once.
@@ -102,50 +102,104 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _wait_listening(proc, port, log_path):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            with open(log_path) as f:
-                pytest.fail(f'uvicorn exited {proc.returncode}:\n{f.read()}')
+class UvicornProcess:
+    """`python -m uvicorn starlette_app:app ARGS...` with our loop or
+    asyncio's, its output in a file; stopped with SIGTERM on exit, which
+    uvicorn answers with a graceful shutdown."""
+
+    def __init__(self, loop_kind, args, log_path):
+        self.log_path = log_path
+        loop_arg = 'loop:new_event_loop' if loop_kind == 'loop' else 'asyncio'
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [loop_module_path(), os.environ.get('PYTHONPATH', '')]))
+        with open(log_path, 'w') as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, '-m', 'uvicorn', 'starlette_app:app',
+                 '--app-dir', APPS, '--loop', loop_arg, '--log-level', 'info',
+                 '--no-access-log', *args],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_for(self, connect):
+        """Wait until connect() succeeds (the server listens)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f'uvicorn exited {self.proc.returncode}:\n'
+                            + self.log_path.read_text())
+            try:
+                connect().close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        pytest.fail('uvicorn did not start listening within 60 s')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            socket.create_connection((HOST, port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail('uvicorn did not start listening within 60 s')
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def check_clean_exit(self, processes=1):
+        # uvicorn re-raises the SIGTERM it handled once it has shut down.
+        output = self.log_path.read_text()
+        assert self.proc.returncode in (0, -signal.SIGTERM), output
+        assert output.count('Finished server process') == processes, output
+        assert 'Traceback' not in output and 'ERROR' not in output, output
 
 
 @pytest.mark.parametrize('http,ws', STACKS)
 def test_uvicorn_cli_loop_import_string(loop, loop_kind, http, ws, tmp_path):
     """`uvicorn starlette_app:app --loop loop:new_event_loop`."""
-    loop_arg = 'loop:new_event_loop' if loop_kind == 'loop' else 'asyncio'
     port = _free_port()
-    log_path = tmp_path / 'uvicorn.log'
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [loop_module_path(), os.environ.get('PYTHONPATH', '')]))
-    with open(log_path, 'w') as log:
-        proc = subprocess.Popen(
-            [sys.executable, '-m', 'uvicorn', 'starlette_app:app',
-             '--app-dir', APPS, '--host', HOST, '--port', str(port),
-             '--loop', loop_arg, '--http', http, '--ws', ws,
-             '--log-level', 'info', '--no-access-log'],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        _wait_listening(proc, port, log_path)
+    with UvicornProcess(loop_kind, ['--host', HOST, '--port', str(port),
+                                    '--http', http, '--ws', ws],
+                        tmp_path / 'uvicorn.log') as server:
+        server.wait_for(lambda: socket.create_connection((HOST, port), 1))
         run(loop, exercise(port, loop_kind))
-    finally:
-        # uvicorn shuts down gracefully on SIGTERM, then re-raises it.
-        proc.send_signal(signal.SIGTERM)
+    server.check_clean_exit()
+
+
+def test_uvicorn_cli_unix_socket_two_workers(loop, loop_kind, tmp_path):
+    """`--uds PATH --workers 2`: uvicorn's supervisor spawns two worker
+    processes, each making its loop from the import string and serving
+    the one listening socket it inherited."""
+    path = str(tmp_path / 'uvicorn.sock')
+
+    def connect():
+        s = socket.socket(socket.AF_UNIX)
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    output = log_path.read_text()
-    assert proc.returncode in (0, -signal.SIGTERM), output
-    assert 'Finished server process' in output, output
-    assert 'Traceback' not in output and 'ERROR' not in output, output
+            s.connect(path)
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    async def main():
+        assert_running_on(loop_kind)
+        transport = httpx.AsyncHTTPTransport(uds=path)
+        async with httpx.AsyncClient(transport=transport,
+                                     base_url='http://uvicorn') as client:
+            # Fresh connections, which either worker may accept.
+            for _ in range(20):
+                r = await client.get('/info', headers={'Connection': 'close'})
+                assert r.json()['loop'].startswith(SERVER_LOOP[loop_kind])
+            rs = await asyncio.gather(*[client.get('/plain') for _ in range(50)])
+            assert {r.text for r in rs} == {'Hello, world!'}
+        async with websockets.unix_connect(path, 'ws://uvicorn/ws') as ws:
+            assert (await ws.recv()).startswith(SERVER_LOOP[loop_kind])
+            await ws.send('over a Unix socket')
+            assert await ws.recv() == 'over a Unix socket'
+
+    with UvicornProcess(loop_kind, ['--uds', path, '--workers', '2'],
+                        tmp_path / 'uvicorn.log') as server:
+        server.wait_for(connect)
+        run(loop, main())
+    server.check_clean_exit(processes=2)
 
 
 @pytest.mark.parametrize('http,ws', STACKS)

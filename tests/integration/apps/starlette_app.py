@@ -21,8 +21,9 @@ def _loop_name():
 async def info(request):
     # Which loop serves the request, and over which connection: the
     # client's address is the same for requests on a kept-alive connection.
-    return JSONResponse({'loop': _loop_name(),
-                         'client': list(request.client)})
+    # (None over a Unix socket.)
+    client = list(request.client) if request.client else None
+    return JSONResponse({'loop': _loop_name(), 'client': client})
 
 
 async def plain(request):
