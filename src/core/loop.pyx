@@ -597,9 +597,11 @@ cdef class Loop:
             return None         # no fd that large is registered
         except ValueError:
             # A closed socket's fileno() is -1: find it by identity, as
-            # selectors does, and fail as it does when it is not there.
+            # selectors does, and fail as it does when it is not there.  A
+            # watcher with nothing left to watch (waiting for the next poll
+            # to be forgotten) is not there: selectors unregistered it.
             for w in self._poller.watchers:
-                if w is not None and w.fileobj is fileobj:
+                if w is not None and w.fileobj is fileobj and w.wanted():
                     return w
             raise
 
