@@ -19,6 +19,7 @@ from aiohttp import web
 
 PEERS = web.AppKey('peers', list)
 FILE = web.AppKey('file', object)
+ENDED = web.AppKey('ended', asyncio.Future)
 
 
 def make_app():
@@ -30,12 +31,30 @@ def make_app():
         return web.json_response({'loop': type(running).__module__})
 
     async def upload(request):
+        # A slow reader: the body arrives faster than it is consumed, so
+        # aiohttp pauses reading the socket and the client's writes wait
+        # for the transport to drain (flow control both ways).
         digest = hashlib.sha256()
         size = 0
         async for chunk in request.content.iter_chunked(65536):
             digest.update(chunk)
             size += len(chunk)
+            await asyncio.sleep(0.0005)
         return web.json_response({'size': size, 'sha256': digest.hexdigest()})
+
+    async def endless(request):
+        # Streams until the client goes away; records how writing ended.
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        try:
+            while True:
+                await resp.write(b'z' * 65536)
+        except Exception as exc:
+            request.app[ENDED].set_result(exc)
+            raise
+        finally:
+            if not request.app[ENDED].done():
+                request.app[ENDED].set_result(None)
 
     async def stream(request):
         n = int(request.query['n'])
@@ -69,6 +88,7 @@ def make_app():
     app.router.add_get('/info', info)
     app.router.add_post('/upload', upload)
     app.router.add_get('/stream', stream)
+    app.router.add_get('/endless', endless)
     app.router.add_get('/file', file)
     app.router.add_get('/ws', ws_echo)
     return app
@@ -127,6 +147,28 @@ def test_streaming_bodies_and_sendfile(loop, loop_kind, tmp_path):
                 async with session.get('/file') as r:
                     assert r.status == 200
                     assert await r.read() == file_data
+        finally:
+            await runner.cleanup()
+    run(loop, main())
+
+
+def test_client_goes_away_mid_stream(loop, loop_kind):
+    """The client reads a little of an endless response and drops the
+    connection: the server's write fails with a ConnectionError (aiohttp's
+    'Connection lost', from the transport's connection_lost while the
+    handler waited for it to drain), and the handler ends."""
+    async def main():
+        assert_running_on(loop_kind)
+        app = make_app()
+        app[ENDED] = asyncio.get_running_loop().create_future()
+        runner, base = await serve(app)
+        try:
+            async with aiohttp.ClientSession(base) as session:
+                r = await session.get('/endless')
+                assert len(await r.content.readexactly(1 << 20)) == 1 << 20
+                r.close()           # drops the connection
+            exc = await app[ENDED]
+            assert isinstance(exc, ConnectionError), repr(exc)
         finally:
             await runner.cleanup()
     run(loop, main())

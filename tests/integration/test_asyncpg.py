@@ -187,6 +187,19 @@ def test_pool(loop, loop_kind, pg_dsn):
             assert 1 <= len(set(pids)) <= 5
             assert await pool.fetchval('SELECT 42') == 42
             assert pool.get_size() <= 5
+
+            # The server ends a pooled connection's session: the next query
+            # on it fails with asyncpg's error, and the pool replaces it.
+            async with pool.acquire() as conn:
+                pid = await conn.fetchval('SELECT pg_backend_pid()')
+                assert await pool.fetchval(
+                    'SELECT pg_terminate_backend($1)', pid) is True
+                with pytest.raises((asyncpg.ConnectionDoesNotExistError,
+                                    asyncpg.AdminShutdownError)):
+                    await conn.fetchval('SELECT 1')
+            assert await asyncio.gather(
+                *[pool.fetchval('SELECT $1::int', i) for i in range(20)]
+            ) == list(range(20))
     run(loop, main())
 
 

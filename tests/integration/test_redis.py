@@ -132,6 +132,18 @@ def test_pool_and_cancelled_blocking_command(loop, loop_kind, redis_url):
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(r.blpop(['nothing'], timeout=0), 0.2)
             assert await r.incr('hits') == 501
+
+            # The server kills the pool's connections: a command sent on one
+            # of them fails with redis-py's ConnectionError (as on asyncio;
+            # there is no retry by default), the next one reconnects.
+            killed = await r.client_kill_filter(skipme=False,
+                                                _type='normal')
+            assert killed >= 1
+            try:
+                hits = await r.incr('hits')
+            except redis.ConnectionError:
+                hits = await r.incr('hits')
+            assert hits == 502
         finally:
             await r.aclose()
             await pool.disconnect()
