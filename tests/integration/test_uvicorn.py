@@ -224,3 +224,59 @@ def test_uvicorn_server_in_our_loop(loop, loop_kind, http, ws):
             server.should_exit = True
             await task
     run(loop, main())
+
+
+def test_uvicorn_keepalive_timeout_and_shutdown(loop, loop_kind):
+    """uvicorn closes an idle kept-alive connection after
+    timeout_keep_alive (a timer of the loop), and shuts down gracefully
+    with connections open: the WebSocket gets 1012 (service restart), an
+    idle HTTP connection is closed, and serve() returns."""
+    import uvicorn
+
+    from .apps.starlette_app import app
+
+    async def main():
+        assert_running_on(loop_kind)
+        config = uvicorn.Config(app, host=HOST, port=0, lifespan='on',
+                                log_level='warning', timeout_keep_alive=1,
+                                ws='websockets-sansio')
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            # One request, then the connection idles until uvicorn closes
+            # it: EOF, well within the test's time bound.
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(b'GET /plain HTTP/1.1\r\nHost: test\r\n\r\n')
+            head = await reader.readuntil(b'\r\n\r\n')
+            assert head.startswith(b'HTTP/1.1 200 ')
+            assert await reader.readexactly(13) == b'Hello, world!'
+            assert await reader.read() == b''
+            writer.close()
+            await writer.wait_closed()
+
+            ws = await websockets.connect(f'ws://{HOST}:{port}/ws')
+            assert (await ws.recv()).startswith(SERVER_LOOP[loop_kind])
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(b'GET /plain HTTP/1.1\r\nHost: test\r\n\r\n')
+            await reader.readuntil(b'\r\n\r\n')
+            await reader.readexactly(13)
+
+            server.should_exit = True
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await ws.recv()
+            assert info.value.rcvd.code == 1012
+            assert await reader.read() == b''     # the idle one is closed
+            writer.close()
+            await writer.wait_closed()
+            await ws.close()
+            await task
+            with pytest.raises(OSError):
+                await asyncio.open_connection(HOST, port)
+        finally:
+            server.should_exit = True
+            await task
+    run(loop, main())
