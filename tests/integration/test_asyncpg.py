@@ -7,6 +7,7 @@ import datetime
 import decimal
 import io
 import ssl
+import sys
 import uuid
 from urllib.parse import urlsplit
 
@@ -81,14 +82,11 @@ def test_tls(loop, loop_kind, pg_dsn, pg_ca):
             assert conn._transport.get_extra_info('sslcontext') is ctx
             assert await conn.fetchval(
                 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')
+            # About 6 MB of results: many TLS records.
             rows = await conn.fetch(
-                'SELECT g, md5(g::text) FROM generate_series(1, 20000) g')
-            assert len(rows) == 20000
-            out = io.BytesIO()
-            await conn.copy_from_query(
-                'SELECT repeat(md5(g::text), 100) FROM generate_series(1, 2000) g',
-                output=out)
-            assert len(out.getvalue()) == 2000 * 3201
+                'SELECT g, repeat(md5(g::text), 100) AS s '
+                'FROM generate_series(1, 2000) g')
+            assert [len(r['s']) for r in rows] == [3200] * 2000
         finally:
             await conn.close()
 
@@ -123,7 +121,7 @@ def test_prepared_statements(loop, loop_kind, pg_dsn):
     run(loop, main())
 
 
-def test_copy_in_and_out(loop, loop_kind, pg_dsn):
+def test_copy_in(loop, loop_kind, pg_dsn):
     async def main():
         assert_running_on(loop_kind)
         conn = await asyncpg.connect(pg_dsn)
@@ -131,20 +129,16 @@ def test_copy_in_and_out(loop, loop_kind, pg_dsn):
             await conn.execute(
                 'CREATE TEMP TABLE c (id int, name text, score float8)')
             # COPY FROM STDIN, binary, from Python records.
-            records = [(i, f'name {i}', i / 3) for i in range(50000)]
+            records = [(i, f'name {i}', i / 4) for i in range(50000)]
             assert await conn.copy_records_to_table(
                 'c', records=records) == 'COPY 50000'
 
-            # COPY TO STDOUT into a file-like object, and back in as text.
-            out = io.BytesIO()
-            assert await conn.copy_from_table(
-                'c', output=out, format='csv') == 'COPY 50000'
-            text = out.getvalue()
-            assert text.count(b'\n') == 50000
-            assert text.startswith(b'0,name 0,0\n')
+            # COPY FROM STDIN as CSV, from an async iterable, in pieces.
+            text = ''.join(f'{i},name {i},{i / 4}\n'
+                           for i in range(50000)).encode()
             await conn.execute('CREATE TEMP TABLE c2 (LIKE c)')
 
-            async def source():    # an async iterable, in pieces
+            async def source():
                 for i in range(0, len(text), 7919):
                     yield text[i:i + 7919]
             assert await conn.copy_to_table(
@@ -152,6 +146,36 @@ def test_copy_in_and_out(loop, loop_kind, pg_dsn):
             assert await conn.fetchval(
                 'SELECT count(*) FROM (SELECT * FROM c EXCEPT '
                 'SELECT * FROM c2) d') == 0
+        finally:
+            await conn.close()
+    run(loop, main())
+
+
+# asyncpg's COPY OUT fails on Python 3.10 on stdlib asyncio as on our loop:
+# a plain asyncio.run() script copying a 50000-row table out with
+# asyncpg 0.30, 0.31 or 0.32 raises AttributeError("'NoneType' object has
+# no attribute 'cancelled'") from BaseProtocol._dispatch_result (a batch of
+# CopyData dispatched when copy_out() has no waiter); 3.11+ pass.
+@pytest.mark.xfail(sys.version_info < (3, 11), strict=True,
+                   reason="asyncpg's COPY OUT is broken on Python 3.10, "
+                   'on any loop')
+def test_copy_out(loop, loop_kind, pg_dsn):
+    async def main():
+        assert_running_on(loop_kind)
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await conn.execute(
+                'CREATE TEMP TABLE c AS SELECT g AS id, '
+                "'name ' || g AS name, g / 4.0 AS score "
+                'FROM generate_series(0, 49999) g')
+
+            # COPY TO STDOUT into a file-like object.
+            out = io.BytesIO()
+            assert await conn.copy_from_table(
+                'c', output=out, format='csv') == 'COPY 50000'
+            text = out.getvalue()
+            assert text.count(b'\n') == 50000
+            assert text.startswith(b'0,name 0,0.00000000000000000000\n')
 
             # COPY (query) TO STDOUT, to an async callable that is slow
             # to take the data: the server has to wait for us.
