@@ -409,3 +409,18 @@ def test_info_text(tmp_path):
     uvloop = installed('uvloop') or 'not installed'
     assert any(line.split() == ['uvloop', *uvloop.split()]
                for line in lines)
+
+
+def test_info_says_what_is_missing(monkeypatch):
+    # Where pidfds are refused, the loop reaps children with threads:
+    # info says NO and names the fallback.
+    from loop import _cli, _subprocess
+    monkeypatch.setattr(_subprocess, '_use_pidfd', False)
+    info = _cli.collect_info()
+    pidfd = next(f for f in info['kernel_features']
+                 if f['name'] == 'pidfd_open')
+    assert pidfd['available'] is False
+    line = next(line for line in _cli.format_info(info).splitlines()
+                if line.split()[:1] == ['pidfd_open'])
+    assert line.split()[1] == 'NO'
+    assert 'a waiter thread per child' in line

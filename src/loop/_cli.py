@@ -398,8 +398,11 @@ def format_info(data):
     width = max(len(f['name']) for f in data['kernel_features'])
     for feature in data['kernel_features']:
         state = {True: 'yes', False: 'NO', None: '?'}[feature['available']]
-        lines.append(f'  {feature["name"]:<{width}}  {state:<3}  '
-                     f'{feature["used_for"]} ({feature["detail"]})')
+        line = f'  {feature["name"]:<{width}}  {state:<3}  ' + \
+            feature['used_for']
+        if not feature['available']:
+            line += f': {feature["detail"]}'     # why, or the fallback
+        lines.append(line)
     for title, key in (('Peers', 'peers'), ('Frameworks', 'frameworks')):
         lines += ['', title]
         versions = data[key]
