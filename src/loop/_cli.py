@@ -15,6 +15,8 @@ remain the way a loop gets made, so we replace the module-level
 ``new_event_loop`` that they call.  A loop the script chooses itself
 (``loop_factory=...``, its own policy) is left alone.
 """
+from __future__ import annotations
+
 import asyncio
 import importlib.machinery
 import importlib.metadata
@@ -29,6 +31,8 @@ import sysconfig
 import time
 import types
 import zipfile
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import _epoll
 from ._eventloop import new_event_loop
@@ -54,7 +58,7 @@ FRAMEWORKS = ('uvicorn', 'gunicorn', 'starlette', 'fastapi', 'aiohttp',
               'redis')
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m loop``; returns the exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:
@@ -74,7 +78,7 @@ def main(argv=None):
     return _usage_error(f'unknown command {command!r}')
 
 
-def _usage_error(message):
+def _usage_error(message: str) -> int:
     sys.stderr.write(USAGE)
     sys.stderr.write(f'python -m loop: error: {message}\n')
     return 2
@@ -82,7 +86,7 @@ def _usage_error(message):
 
 # -- run ----------------------------------------------------------------------
 
-def run_command(args):
+def run_command(args: list[str]) -> int:
     # Parsed by hand: everything after the script or module belongs to it,
     # options included.
     if not args:
@@ -99,7 +103,8 @@ def run_command(args):
     return _run_target(args[0], args[1:], module=False)
 
 
-def _run_target(target, script_args, module):
+def _run_target(target: str, script_args: list[str],
+                module: bool) -> int:
     # Before anything of the target's runs (-m imports its parent packages
     # to find it).
     use_our_loop()
@@ -149,12 +154,12 @@ def _run_target(target, script_args, module):
     return 0
 
 
-def _is_source_file(path):
+def _is_source_file(path: str) -> bool:
     return (os.path.isfile(path) and not path.endswith('.pyc')
             and not zipfile.is_zipfile(path))
 
 
-def _run_source_file(path):
+def _run_source_file(path: str) -> None:
     """Run a .py file as the interpreter runs its main script.
 
     runpy.run_path() would do, but it sets sys.argv[0] to the path it is
@@ -171,14 +176,14 @@ def _run_source_file(path):
     code = compile(source, filename, 'exec', dont_inherit=True)
     module = types.ModuleType('__main__')
     module.__file__ = filename
-    module.__cached__ = None
+    module.__cached__ = None  # type: ignore[attr-defined]
     module.__loader__ = importlib.machinery.SourceFileLoader(
         '__main__', filename)
     sys.modules['__main__'] = module
     exec(code, vars(module))  # noqa: S102 (running the script is the point)
 
 
-def _set_script_path(target):
+def _set_script_path(target: str) -> None:
     # `python script.py` puts the script's directory first on sys.path where
     # `python -m loop` put the current one.  run_path() itself puts a
     # directory or zip file target there.
@@ -190,11 +195,11 @@ def _set_script_path(target):
         del sys.path[0]
 
 
-def _is_launcher_frame(frame):
+def _is_launcher_frame(frame: types.FrameType) -> bool:
     return frame.f_globals.get('__name__') in (__name__, 'runpy')
 
 
-def use_our_loop():
+def use_our_loop() -> None:
     """Make asyncio's default way of creating a loop create ours."""
     if sys.version_info < (3, 16):
         from ._policy import EventLoopPolicy
@@ -205,7 +210,7 @@ def use_our_loop():
         use_our_new_event_loop()
 
 
-def use_our_new_event_loop():
+def use_our_new_event_loop() -> None:
     """Without policies: asyncio.Runner (so asyncio.run) and user code call
     asyncio.events.new_event_loop() / asyncio.new_event_loop()."""
     asyncio.events.new_event_loop = new_event_loop
@@ -214,7 +219,7 @@ def use_our_new_event_loop():
 
 # -- info ---------------------------------------------------------------------
 
-def info_command(args):
+def info_command(args: list[str]) -> int:
     as_json = False
     for arg in args:
         if arg == '--json':
@@ -232,7 +237,7 @@ def info_command(args):
     return 0
 
 
-def collect_info():
+def collect_info() -> dict[str, Any]:
     """Everything `info` reports, as JSON-serializable data."""
     uname = os.uname()
     libc, libc_version = platform.libc_ver()
@@ -271,7 +276,7 @@ def collect_info():
     }
 
 
-def _cython_version():
+def _cython_version() -> str | None:
     # Cython names the module holding its shared types after its version
     # (`_cython_3_0_11`); the type of one of our compiled functions says
     # which Cython built this extension.
@@ -282,35 +287,39 @@ def _cython_version():
     return module[len(prefix):].replace('_', '.')
 
 
-def _gil_enabled():
+def _gil_enabled() -> bool:
     is_enabled = getattr(sys, '_is_gil_enabled', None)
     return True if is_enabled is None else is_enabled()
 
 
-def _dist_version(name):
+def _dist_version(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
-def _probe(probe):
+# Each probe returns (available, detail); available is None where Python
+# cannot tell.
+ProbeResult = tuple[bool | None, str]
+Probe = Callable[[], ProbeResult]
+
+
+def _probe(probe: Probe) -> ProbeResult:
     try:
         return probe()
     except OSError as exc:
         return False, f'{type(exc).__name__}: {exc}'
 
 
-# Each probe returns (available, detail).
-
-def _probe_epoll():
+def _probe_epoll() -> ProbeResult:
     import select
     ep = select.epoll()     # epoll_create1(EPOLL_CLOEXEC), as the poller
     ep.close()
     return True, 'epoll_create1(EPOLL_CLOEXEC)'
 
 
-def _probe_eventfd():
+def _probe_eventfd() -> ProbeResult:
     if not hasattr(os, 'eventfd'):
         # The loop calls eventfd(2) itself; Python just cannot probe it.
         return None, 'os.eventfd missing: not probed'
@@ -319,15 +328,15 @@ def _probe_eventfd():
     return True, 'eventfd(EFD_CLOEXEC | EFD_NONBLOCK)'
 
 
-def _probe_pidfd():
+def _probe_pidfd() -> ProbeResult:
     from . import _subprocess
     if _subprocess._use_pidfd:
         return True, 'pidfd_open + waitid(P_PIDFD) (Linux 5.4+)'
     return False, 'unavailable: a waiter thread per child reaps it instead'
 
 
-def _probe_sockopt(family, level, name):
-    def probe():
+def _probe_sockopt(family: int, level: int, name: str) -> Probe:
+    def probe() -> ProbeResult:
         if not hasattr(socket, name):
             return False, f'socket.{name} missing'
         with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -336,13 +345,13 @@ def _probe_sockopt(family, level, name):
     return probe
 
 
-def _probe_sendfile():
+def _probe_sendfile() -> ProbeResult:
     if not hasattr(os, 'sendfile'):
         return False, 'os.sendfile missing: sendfile() copies via send()'
     return True, 'os.sendfile'
 
 
-def _probe_ipv6():
+def _probe_ipv6() -> ProbeResult:
     if not socket.has_ipv6:
         return False, 'Python built without IPv6'
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM):
@@ -350,7 +359,7 @@ def _probe_ipv6():
     return True, 'AF_INET6 sockets'
 
 
-def _probe_clock():
+def _probe_clock() -> ProbeResult:
     res = time.clock_getres(time.CLOCK_MONOTONIC)
     return True, f'CLOCK_MONOTONIC, resolution {res * 1e9:g} ns'
 
@@ -375,7 +384,7 @@ KERNEL_FEATURES = (
 )
 
 
-def format_info(data):
+def format_info(data: dict[str, Any]) -> str:
     """The human-readable form of collect_info()."""
     lo, py, system = data['loop'], data['python'], data['system']
     build = 'debug build' if lo['debug_build'] else 'release build'
