@@ -133,9 +133,6 @@ def test_stub_covers_public_methods():
 
 # -- mypy --strict ------------------------------------------------------------
 
-# Left out of the check until annotated: `python -m loop` (the command-line
-# interface, its author's to annotate).  Nothing else imports them.
-UNCHECKED = {'__main__.py', '_cli.py'}
 needs_mypy = pytest.mark.skipif(
     importlib.util.find_spec('mypy') is None,
     reason='mypy is not installed here (requirements-test.txt and the '
@@ -170,8 +167,8 @@ def test_mypy_strict_on_the_package(tmp_path, mypy_cache):
     copy = tmp_path / 'loop'
     copy.mkdir()
     sources = sorted(p for p in PACKAGE.iterdir()
-                     if p.suffix in ('.py', '.pyi') and p.name not in UNCHECKED)
-    assert {'__init__.py', '_eventloop.py', '_epoll.pyi'} <= {
+                     if p.suffix in ('.py', '.pyi'))
+    assert {'__init__.py', '__main__.py', '_eventloop.py', '_epoll.pyi'} <= {
         p.name for p in sources}
     for path in sources:
         shutil.copy(path, copy)
