@@ -280,3 +280,50 @@ def test_uvicorn_keepalive_timeout_and_shutdown(loop, loop_kind):
             server.should_exit = True
             await task
     run(loop, main())
+
+
+def test_gunicorn_uvicorn_workers(loop, loop_kind, tmp_path):
+    """gunicorn with two uvicorn workers whose worker class sets the loop
+    (README's recipe; apps/workers.py), stopped gracefully by SIGTERM."""
+    need('gunicorn')
+    need('uvicorn_worker')
+    worker = ('workers.LoopUvicornWorker' if loop_kind == 'loop'
+              else 'workers.AsyncioUvicornWorker')
+    port = _free_port()
+    log_path = tmp_path / 'gunicorn.log'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [loop_module_path(), os.environ.get('PYTHONPATH', '')]))
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'gunicorn', 'starlette_app:app',
+             '--chdir', APPS, '-k', worker, '-w', '2',
+             '-b', f'{HOST}:{port}', '--graceful-timeout', '20'],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    async def main():
+        async with httpx.AsyncClient(base_url=f'http://{HOST}:{port}',
+                                     timeout=30) as client:
+            for _ in range(20):
+                r = await client.get('/info', headers={'Connection': 'close'})
+                assert r.json()['loop'].startswith(SERVER_LOOP[loop_kind])
+            rs = await asyncio.gather(*[client.get('/plain') for _ in range(50)])
+            assert {r.text for r in rs} == {'Hello, world!'}
+    try:
+        deadline = time.monotonic() + 60
+        # Both workers booted and serving (each logs its startup).
+        while log_path.read_text().count('Application startup complete') < 2:
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        run(loop, main())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    output = log_path.read_text()
+    assert proc.returncode == 0, output
+    assert output.count('Finished server process') == 2, output
+    assert 'Traceback' not in output and 'ERROR' not in output, output
