@@ -1,7 +1,7 @@
 """aiohttp's server and client, on our loop and on asyncio: streamed
 request and response bodies, a file sent with sendfile, WebSocket, the
-client's connection pool, and `web.run_app(app, loop=...)` in a process of
-its own."""
+client's connection pool, and `web.run_app()` in a process of its own
+(given our loop, or under `python -m loop run`)."""
 import asyncio
 import hashlib
 import os
@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import time
+
+import pytest
 
 from ._util import HOST, assert_running_on, loop_module_path, need, run
 
@@ -236,25 +238,38 @@ RUN_APP = textwrap.dedent('''
 
     app = web.Application()
     app.router.add_get('/info', info)
-    ev = eloop.new_event_loop() if sys.argv[1] == 'loop' else asyncio.new_event_loop()
-    web.run_app(app, host='127.0.0.1', port=int(sys.argv[2]), loop=ev,
-                print=lambda *a: print(*a, flush=True))
+    # 'given': run_app(loop=...) with a loop of the kind; 'default': aiohttp
+    # makes the loop itself (asyncio's, or ours under `python -m loop run`).
+    how, kind, port = sys.argv[1:]
+    kwargs = {}
+    if how == 'given':
+        kwargs['loop'] = (eloop.new_event_loop() if kind == 'loop'
+                          else asyncio.new_event_loop())
+    web.run_app(app, host='127.0.0.1', port=int(port),
+                print=lambda *a: print(*a, flush=True), **kwargs)
     print('run_app returned', flush=True)
 ''')
 
 
-def test_run_app_with_our_loop(loop, loop_kind, tmp_path):
-    """The README's recipe: web.run_app(app, loop=loop.new_event_loop()),
-    stopped by Ctrl-C (SIGINT)."""
+@pytest.mark.parametrize('how', ['given', 'default'])
+def test_run_app(loop, loop_kind, how, tmp_path):
+    """The README's recipes: web.run_app(app, loop=loop.new_event_loop()),
+    and a script calling plain web.run_app(app) run by `python -m loop run`
+    (by plain `python` for asyncio); stopped by Ctrl-C (SIGINT)."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         port = s.getsockname()[1]
     log_path = tmp_path / 'run_app.log'
+    script = tmp_path / 'server.py'
+    script.write_text(RUN_APP)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [loop_module_path(), os.environ.get('PYTHONPATH', '')]))
+    runner = ([sys.executable, '-m', 'loop', 'run']
+              if how == 'default' and loop_kind == 'loop'
+              else [sys.executable])
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(
-            [sys.executable, '-c', RUN_APP, loop_kind, str(port)],
+            [*runner, str(script), how, loop_kind, str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60
