@@ -62,7 +62,7 @@ conformance-all: compile
 	$(PY) tests/conformance/run.py --all-pythons
 
 lint: $(VENV)/.dev-ready
-	$(PY) -m ruff check src/loop tests benchmarks
+	$(PY) -m ruff check src/loop tests benchmarks scripts/*.py
 	$(PY) -m cython_lint --max-line-length 100 src/_epoll.pyx src/core src/loop/_epoll.pxd
 
 clean:
@@ -70,7 +70,7 @@ clean:
 
 # -- packaging and reliability (each a script of its own) ------------------
 
-.PHONY: wheels sdist stubtest stress stress-ci valgrind
+.PHONY: wheels sdist stubtest typecheck stress stress-ci valgrind asan asan-ci
 
 wheels:
 	bash scripts/build_wheels.sh
@@ -81,6 +81,14 @@ sdist: setup
 stubtest: $(VENV)/.dev-ready compile
 	PYTHONPATH=src $(PY) -m mypy.stubtest loop._epoll --allowlist scripts/stubtest-allowlist.txt
 
+# mypy --strict on the package ([tool.mypy] in pyproject.toml), as each
+# supported Python sees the sources and asyncio's stubs.
+typecheck: setup
+	@for v in 3.10 3.11 3.12 3.13 3.14; do \
+	  echo "== mypy --strict, Python $$v"; \
+	  $(PY) -m mypy --python-version $$v || exit 1; \
+	done
+
 stress: compile
 	PYTHONPATH=src $(PY) -m pytest -q tests/stress
 
@@ -89,3 +97,11 @@ stress-ci: compile
 
 valgrind: compile
 	bash scripts/valgrind.sh
+
+# The test suite against an AddressSanitizer + UBSan build (clang), made in
+# a temporary copy of the committed tree; asan-ci is the CI subset.
+asan: setup
+	bash scripts/asan.sh
+
+asan-ci: setup
+	ASAN_SHORT=1 bash scripts/asan.sh
