@@ -21,6 +21,14 @@ the runner is killed, by the parent-death signal it sets.  By hand:
 
     python benchmarks/apps.py postgres     # prints a DSN, Ctrl-C stops it
 
+Instructions per request (deterministic, for comparing loops on a noisy
+machine): run a server under `valgrind --tool=callgrind`, send it
+`python benchmarks/apps.py requests --port P --conns 100 --per-conn 5`
+(warm-up) and then `--per-conn 1` (short run) or `--per-conn 21` (long run),
+stop it with SIGTERM; (long total - short total) / 2,000 is the cost of a
+request over connections that exist in both runs.  For asyncpg, the client
+with 0 and with N queries, likewise.
+
 Without PostgreSQL (Debian: apt-get install postgresql) or a package
 (requirements-bench.txt), the cells say n/a and why.
 """
@@ -378,6 +386,29 @@ def asyncpg_seconds(timing):
     return 1.5 + len(QUERIES) * (timing['pg_warmup'] + timing['pg_measure'])
 
 
+async def exact_requests(port, path, conns, per_conn):
+    """Exactly conns * per_conn keep-alive GETs, each awaited before the
+    next on its connection: a fixed amount of work for instruction counts
+    (callgrind), where wrk's fixed duration would not do."""
+    async def one_connection():
+        reader, writer = await asyncio.open_connection('127.0.0.1', port)
+        request = f'GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n'.encode()
+        for _ in range(per_conn):
+            writer.write(request)
+            head = await reader.readuntil(b'\r\n\r\n')
+            if not head.startswith(b'HTTP/1.1 200 '):
+                raise RuntimeError(head.split(b'\r\n', 1)[0].decode())
+            length = 0
+            for line in head.lower().split(b'\r\n'):
+                if line.startswith(b'content-length:'):
+                    length = int(line.split(b':', 1)[1])
+            await reader.readexactly(length)
+        writer.close()
+        await writer.wait_closed()
+
+    await asyncio.gather(*(one_connection() for _ in range(conns)))
+
+
 def versions():
     """Package and server versions, for the report's header."""
     from importlib import metadata
@@ -406,9 +437,19 @@ def main():
     client.add_argument('--tasks', type=int, default=TASKS)
     client.add_argument('--warmup', type=float, default=FULL['pg_warmup'])
     client.add_argument('--seconds', type=float, default=FULL['pg_measure'])
+    load = sub.add_parser('requests', help='exactly CONNS x PER_CONN GETs '
+                          '(for callgrind runs of a server)')
+    load.add_argument('--port', type=int, required=True)
+    load.add_argument('--path', default='/json')
+    load.add_argument('--conns', type=int, default=HTTP_CONNS)
+    load.add_argument('--per-conn', type=int, default=20)
     sub.add_parser('postgres', help='start a throwaway server, print its '
                    'DSN, stop it on Ctrl-C or SIGTERM')
     args = parser.parse_args()
+    if args.what == 'requests':
+        asyncio.run(exact_requests(args.port, args.path, args.conns,
+                                   args.per_conn))
+        return
     if args.what == 'postgres':
         # SIGTERM too runs the cleanup (atexit and finally).
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
