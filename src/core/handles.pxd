@@ -10,6 +10,9 @@ cdef class Handle:
         object __weakref__
         # Run again and again (fd readiness, signals): keeps its callback.
         bint _repeats
+        # _context is a copy made for this handle alone (hidden from the
+        # collector with the handle while queued).
+        bint _context_copied
         # When it was queued (loop time), for lag tracing; 0 when unknown.
         double _queued_at
 

@@ -3,20 +3,32 @@
 # dictionary lookup or a bound-method call.
 
 cdef inline void gc_hide(Handle handle) noexcept:
-    """The loop queues `handle`: the collector need not traverse it."""
+    """The loop queues `handle`: the collector need not traverse it, nor the
+    context copied for it (nothing else refers to that copy yet)."""
     PyObject_GC_UnTrack(handle)
+    if handle._context_copied:
+        PyObject_GC_UnTrack(handle._context)
 
 
 cdef inline void gc_show(Handle handle) noexcept:
     """The loop lets go of `handle`: the collector sees it again."""
     if not PyObject_GC_IsTracked(handle):
         PyObject_GC_Track(handle)
+        show_context(handle)
+
+
+cdef inline void show_context(Handle handle) noexcept:
+    # A hidden context must be tracked again before it can be freed:
+    # contextvars' deallocator unlinks it from the collector's list
+    # unconditionally.
+    if handle._context_copied and not PyObject_GC_IsTracked(handle._context):
+        PyObject_GC_Track(handle._context)
 
 
 # Queued handles are hidden from the cyclic garbage collector: a million
 # handles waiting in the ready queue or the timer heap would otherwise be
 # traversed by every collection, which cost a third of call_soon's time
-# (callgrind).  A handle is untracked when the loop queues it and tracked
+# (callgrind); the same goes for the context copied for each of them.  A handle is untracked when the loop queues it and tracked
 # again when the loop lets go of it (see gc_hide/gc_show): while queued it is
 # reachable from the loop anyway, and once out of the queue any cycle through
 # it is collected as usual.  One-shot handles also drop their callback once
@@ -64,6 +76,7 @@ cdef class Handle:
         return self._cancelled
 
     def __dealloc__(self):
+        show_context(self)
         if LOOP_DEBUG:
             live_objects.handles -= 1
 
@@ -168,7 +181,11 @@ cdef inline Handle init_handle(Handle h, Loop loop, object callback,
     h._callback = callback
     h._args = args
     # No context given: a copy of the current one, as asyncio's Handle.
-    h._context = PyContext_CopyCurrent() if context is None else context
+    if context is None:
+        h._context = PyContext_CopyCurrent()
+        h._context_copied = True
+    else:
+        h._context = context
     if loop._debug:
         h._source_traceback = extract_stack()
     if LOOP_DEBUG:
