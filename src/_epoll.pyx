@@ -36,6 +36,7 @@ from asyncio.tasks import Task
 include "core/include/errors.pxi"
 include "core/compat.pxi"
 include "core/handles.pyx"
+include "core/ready.pyx"
 include "core/timers.pyx"
 include "core/poller.pyx"
 include "core/wakeup.pyx"

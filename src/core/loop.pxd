@@ -1,10 +1,7 @@
 cdef class Loop:
     cdef:
-        # Callbacks to run in the next pass; swapped with `_ready_spare` at
-        # the start of a pass so that callbacks scheduled during the pass
-        # wait for the next one.
-        list _ready
-        list _ready_spare
+        # Callbacks to run; a pass runs those queued before it started.
+        ReadyQueue _ready
         TimerHeap _timers
         EpollPoller _poller
         Wakeup _wakeup

@@ -38,8 +38,7 @@ cdef class Loop:
 
     def __cinit__(self, *args, **kwargs):
         cdef timespec res
-        self._ready = []
-        self._ready_spare = []
+        self._ready = ReadyQueue()
         self._timers = TimerHeap()
         self._poller = EpollPoller()
         self._wakeup = Wakeup()
@@ -165,7 +164,7 @@ cdef class Loop:
         if self._tracer is not None:
             handle._queued_at = self._now()
         gc_hide(handle)
-        self._ready.append(handle)
+        self._ready.push(handle)
         return handle
 
     cdef TimerHandle _call_at(self, double when, object callback, tuple args,
@@ -193,7 +192,7 @@ cdef class Loop:
         cdef Handle h = <Handle?>handle
         if self._tracer is not None:
             h._queued_at = self._now()
-        self._ready.append(h)
+        self._ready.push(h)
         if self._polling:
             self._wakeup.notify()
 
@@ -274,10 +273,9 @@ cdef class Loop:
         if self._debug:
             base_events.logger.debug("Close %r", self)
         self._closed = True
-        for handle in self._ready:
+        for handle in self._ready.drain():
             (<Handle>handle)._release()
             gc_show(<Handle>handle)
-        del self._ready[:]
         self._timers.clear()
         self._poller.close()
         self._wakeup.close()
@@ -289,7 +287,7 @@ cdef class Loop:
         cdef double t0
         self._iterations += 1
         self._timers.compact_if_worth_it()
-        if self._ready or self._stopping:
+        if self._ready.size or self._stopping:
             timeout_ms = 0
         elif self._timers.size:
             timeout_ms = millis_until(self._timers.earliest() - self._now())
@@ -378,7 +376,7 @@ cdef class Loop:
         else:
             if self._tracer is not None:
                 handle._queued_at = self._now()
-            self._ready.append(handle)
+            self._ready.push(handle)
         return 0
 
     cdef int _collect_due_timers(self) except -1:
@@ -396,48 +394,38 @@ cdef class Loop:
             self._timers_fired += 1
             # A timer's lag runs from its deadline.
             handle._queued_at = handle._when
-            self._ready.append(handle)
+            self._ready.push(handle)
         return 0
 
     cdef int _run_ready(self) except -1:
         """Run the callbacks that are ready now, not those they schedule."""
-        cdef list batch = self._ready
-        cdef Py_ssize_t i = 0, n = len(batch)
+        # Callbacks queued meanwhile wait for the next pass.  If one raises
+        # KeyboardInterrupt or SystemExit, those that did not run stay at
+        # the front of the queue, ahead of the ones queued since, as in
+        # asyncio.
+        cdef Py_ssize_t n = self._ready.size
         cdef Handle handle
         cdef LagTracer tracer
         cdef double traced_until = 0
-        if n == 0:
-            return 0
-        self._ready = self._ready_spare
-        try:
-            while i < n:
-                handle = <Handle>batch[i]
-                i += 1
-                if handle._cancelled:
-                    gc_show(handle)
-                    continue
-                self._callbacks_run += 1
-                if self._tracer is not None:
-                    # A local reference: the callback may switch tracing off.
-                    tracer = self._tracer
-                    if traced_until == 0:
-                        traced_until = self._now()
-                    traced_until = tracer.run(handle, traced_until)
-                elif self._debug:
-                    self._run_handle_debug(handle)
-                else:
-                    handle._run()
-                handle._release()
+        while n:
+            n -= 1
+            handle = self._ready.pop()
+            if handle._cancelled:
                 gc_show(handle)
-        except BaseException:
-            # KeyboardInterrupt or SystemExit: keep the callbacks that did
-            # not run, ahead of those scheduled meanwhile, as asyncio does.
-            self._ready[0:0] = batch[i:]
-            raise
-        finally:
-            handle = None
-            del batch[:]
-            self._ready_spare = batch
+                continue
+            self._callbacks_run += 1
+            if self._tracer is not None:
+                # A local reference: the callback may switch tracing off.
+                tracer = self._tracer
+                if traced_until == 0:
+                    traced_until = self._now()
+                traced_until = tracer.run(handle, traced_until)
+            elif self._debug:
+                self._run_handle_debug(handle)
+            else:
+                handle._run()
+            handle._release()
+            gc_show(handle)
         return 0
 
     cdef int _run_handle_debug(self, Handle handle) except -1:
@@ -626,7 +614,7 @@ cdef class Loop:
         return {
             'iterations': self._iterations,
             'callbacks_run': self._callbacks_run,
-            'ready': len(self._ready),
+            'ready': self._ready.size,
             'timers_scheduled': self._timers_scheduled,
             'timers_cancelled': self._timers_cancelled,
             'timers_fired': self._timers_fired,

@@ -10,10 +10,12 @@ include "core/include/consts.pxi"
 cdef class Loop
 cdef class Handle
 cdef class TimerHandle
+cdef class ReadyQueue
 cdef class IOWatcher
 cdef class LagTracer
 
 include "core/handles.pxd"
+include "core/ready.pxd"
 include "core/timers.pxd"
 include "core/poller.pxd"
 include "core/wakeup.pxd"
