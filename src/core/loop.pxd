@@ -42,6 +42,8 @@ cdef class Loop:
     cdef int _check_fork(self) except -1
     cdef void _timer_cancelled(self, TimerHandle handle) noexcept
     cdef Handle _call_soon(self, object callback, tuple args, object context)
+    cdef TimerHandle _checked_call_at(self, object when, object callback,
+                                      tuple args, object context)
     cdef TimerHandle _call_at(self, double when, object callback, tuple args,
                               object context)
     cdef int _run_once(self) except -1

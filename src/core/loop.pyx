@@ -147,12 +147,18 @@ cdef class Loop:
     def call_later(self, delay, callback, *args, context=None):
         if delay is None:
             raise TypeError('delay must not be None')
-        return self.call_at(self._now() + delay, callback, *args,
-                            context=context)
+        # asyncio's call_later calls call_at(): the same checks and errors,
+        # without a second Python-level call.
+        return self._checked_call_at(self._now() + delay, callback, args,
+                                     context)
 
     def call_at(self, when, callback, *args, context=None):
         if when is None:
             raise TypeError("when cannot be None")
+        return self._checked_call_at(when, callback, args, context)
+
+    cdef TimerHandle _checked_call_at(self, object when, object callback,
+                                      tuple args, object context):
         self._raise_if_closed()
         if self._debug:
             self._validate_thread()

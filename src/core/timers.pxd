@@ -18,6 +18,7 @@ cdef class TimerHeap:
     cdef TimerHandle pop(self)
     cdef inline double earliest(self)
     cdef inline void sift_down_from(self, Py_ssize_t i) noexcept
+    cdef inline void refill_root(self) noexcept
     cdef bint drop_if_last(self, TimerHandle handle)
     cdef void purge_cancelled_head(self)
     cdef void compact_if_worth_it(self)
