@@ -617,6 +617,47 @@ def test_fd_closed_without_remove_dup_alive_then_reused(loop):
             s.close()
 
 
+@pytest.mark.asyncio_differs(
+    'asyncio never registers the new file (see above): the new reader '
+    'gets nothing')
+@pytest.mark.parametrize('polled', [False, True],
+                         ids=['close-before-poll', 'close-after-poll'])
+def test_callbacks_of_a_closed_fd_do_not_serve_its_reused_number(loop,
+                                                                 polled):
+    # A reader and a writer registered for a socket that is then closed
+    # without remove_*(): when its number names a new socket, they must
+    # not fire for it (the writer would, at once: a new socket is
+    # writable), only what is registered for the new socket does.
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    c, d = nonblocking_pair()
+    stale = []
+    loop.add_reader(fd, stale.append, 'old reader')
+    loop.add_writer(fd, stale.append, 'old writer')
+    b.send(b'old data')
+    if polled:
+        loop.remove_reader(fd)         # batched: applied at the next poll
+        loop.add_reader(fd, stale.append, 'old reader')
+        run_briefly(loop)
+        stale.clear()
+    a.close()                          # no remove_reader/remove_writer()
+    run_briefly(loop)
+    os.dup2(c.fileno(), fd)
+    try:
+        got = []
+        loop.add_reader(fd, lambda: got.append(read_or_eagain(fd)))
+        d.send(b'new')
+        wait_until(loop, lambda: got, timeout=0.5)
+        assert got == [b'new']
+        assert stale == []
+        assert not loop.remove_writer(fd)      # the old writer is gone
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+        for s in (b, c, d):
+            s.close()
+
+
 def test_fd_closed_by_an_earlier_callback_of_the_batch(loop):
     # One callback closes (and removes) another fd that is ready in the
     # same batch: the other callback must not run, the loop goes on.

@@ -579,7 +579,13 @@ cdef class Loop:
             old, w.reader = w.reader, None
         if old is None:
             return False
-        self._poller.interest_changed(w)
+        try:
+            self._poller.interest_changed(w)
+        except OSError:
+            # The fd was closed behind our back: selectors forgets it
+            # entirely (and cancels nothing), so do we.
+            self._poller.forget_fd(w.fd)
+            raise
         old.cancel()
         return True
 

@@ -56,6 +56,16 @@ cdef class FdWatcher:
         return events
 
 
+cdef int drop_handles(FdWatcher w) except -1:
+    """Cancel and drop the reader and writer handles of `w`."""
+    cdef object reader = w.reader, writer = w.writer
+    w.reader = w.writer = None
+    for handle in (reader, writer):
+        if handle is not None:
+            handle.cancel()
+    return 0
+
+
 cdef inline uint64_t event_tag(FdWatcher w) noexcept:
     return (<uint64_t>w.generation << 32) | <uint32_t>w.fd
 
@@ -147,6 +157,9 @@ cdef class EpollPoller:
                 self.set_kernel_events(w, 0)
                 self.next_generation += 1
                 w.generation = self.next_generation
+                # The callbacks registered for the old file must not serve
+                # the new one.
+                drop_handles(w)
         w.fileobj = fileobj
         return w
 
@@ -207,18 +220,15 @@ cdef class EpollPoller:
                 ev.events = wanted
                 ev.data.u64 = event_tag(w)
                 op = EPOLL_CTL_MOD if w.kernel_events else EPOLL_CTL_ADD
-                if epoll_ctl(self.epfd, op, w.fd, &ev) < 0:
-                    if errno == ENOENT:
-                        # fd closed and reused behind our back: a new file.
-                        op = EPOLL_CTL_ADD
-                    elif errno == EEXIST:
-                        op = EPOLL_CTL_MOD
-                    else:
-                        op = -1
-                    if op < 0 or epoll_ctl(self.epfd, op, w.fd, &ev) < 0:
-                        # Closed behind our back: nothing to wait for, as
-                        # with asyncio's selector.
-                        wanted = 0
+                if epoll_ctl(self.epfd, op, w.fd, &ev) < 0 and (
+                        errno != EEXIST or
+                        epoll_ctl(self.epfd, EPOLL_CTL_MOD, w.fd, &ev) < 0):
+                    # EBADF/ENOENT: the file was closed behind our back (its
+                    # number maybe given to a new file).  Nothing to wait
+                    # for, as with asyncio's selector, and the callbacks
+                    # registered for that file must not serve a new one.
+                    wanted = 0
+                    drop_handles(w)
                 self.set_kernel_events(w, wanted)
             if w.kernel_events == 0 and w.wanted() == 0:
                 self.forget(w)
