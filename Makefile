@@ -22,6 +22,10 @@ $(VENV)/.bench-ready: $(VENV)/.ready requirements-bench.txt
 	$(PIP) install -r requirements-bench.txt
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 	  || echo "wrk could not be installed: the HTTP cells will say n/a"
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  (apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq postgresql) \
+	  || echo "PostgreSQL could not be installed: the asyncpg cells will say n/a"
 	touch $@
 
 $(VENV)/.dev-ready: $(VENV)/.ready requirements-dev.txt
@@ -70,7 +74,8 @@ clean:
 
 # -- packaging and reliability (each a script of its own) ------------------
 
-.PHONY: wheels sdist stubtest typecheck stress stress-ci valgrind asan asan-ci
+.PHONY: wheels sdist stubtest typecheck stress stress-ci valgrind asan asan-ci \
+        integration
 
 wheels:
 	bash scripts/build_wheels.sh
@@ -105,3 +110,9 @@ asan: setup
 
 asan-ci: setup
 	ASAN_SHORT=1 bash scripts/asan.sh
+
+# Real libraries (uvicorn, aiohttp, asyncpg, redis-py, httpx, websockets,
+# pytest plugins) against throwaway PostgreSQL and Redis servers, on both
+# loops: docs/integration.md.
+integration: compile
+	PY=$(PY) bash scripts/integration.sh

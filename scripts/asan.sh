@@ -34,6 +34,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${PY:-$REPO/.venv/bin/python}
+if [ -z "${ASAN_CC:-}" ] && ! command -v clang >/dev/null; then
+  echo 'asan: installing clang and its sanitizer runtime (Debian)'
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+     apt-get install -y -qq clang libclang-rt-14-dev) >/dev/null ||
+    echo 'asan: could not install clang' >&2
+fi
 CC=${ASAN_CC:-$(command -v clang-14 || command -v clang || true)}
 [ -n "$CC" ] || { echo 'asan: clang not found (apt-get install clang)' >&2; exit 2; }
 RUNTIME=$("$CC" -print-file-name=libclang_rt.asan-x86_64.so)
