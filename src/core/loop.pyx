@@ -430,8 +430,10 @@ cdef class Loop:
                 self._run_handle_debug(handle)
             else:
                 handle._run()
-            handle._release()
-            gc_show(handle)
+            if Py_REFCNT(handle) > 1:
+                handle._release()
+                gc_show(handle)
+            # else nobody else holds it: it is freed right here, as it is.
         return 0
 
     cdef int _run_handle_debug(self, Handle handle) except -1:
