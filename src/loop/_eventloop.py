@@ -81,6 +81,13 @@ _CORE_FUNCTIONS = (
 )
 
 
+# TLS: our compiled SSLProtocol follows asyncio's of 3.11+; 3.10's asyncio
+# has another TLS machine (different protocol calls, no read flow control,
+# no shutdown timeout), which stays in use there.
+_OUR_TLS = sys.version_info >= (3, 11)
+_SSLProtocol = _epoll.SSLProtocol if _OUR_TLS else sslproto.SSLProtocol
+
+
 def _sighandler_noop(signum, frame):
     """Python-level handler of a signal handled by the loop.
 
@@ -114,6 +121,9 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
     for _name in _CORE_FUNCTIONS:
         locals()[_name] = getattr(_epoll, _name)
     del _name, _cls, _names
+    if _OUR_TLS:
+        # asyncio's start_tls, building our SSLProtocol (tls.pyx).
+        start_tls = _epoll.start_tls
 
     # -- transports --------------------------------------------------------
 
@@ -151,11 +161,12 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,
                             extra=None, server=None,
                             ssl_handshake_timeout=None,
                             ssl_shutdown_timeout=None):
-        # TLS is asyncio's SSLProtocol (memory BIOs) over our transport.
+        # TLS is an SSLProtocol (memory BIOs) over our transport: ours,
+        # compiled, or asyncio's on 3.10 (see _OUR_TLS).
         kwargs = {'ssl_handshake_timeout': ssl_handshake_timeout}
-        if sys.version_info >= (3, 11):
+        if _OUR_TLS:
             kwargs['ssl_shutdown_timeout'] = ssl_shutdown_timeout
-        ssl_protocol = sslproto.SSLProtocol(
+        ssl_protocol = _SSLProtocol(
             self, protocol, sslcontext, waiter, server_side, server_hostname,
             **kwargs)
         self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
