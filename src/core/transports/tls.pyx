@@ -870,6 +870,17 @@ class SSLProtocol(asyncio.BufferedProtocol):
         core.process_outgoing()
 
 
+cdef TLSCore core_of(transport, str attribute):
+    """The TLSCore behind an SSLTransport.  A second close() lets go of it,
+    as asyncio's transport lets go of its protocol: asyncio's methods then
+    fail on the missing protocol's `attribute` (an AttributeError)."""
+    cdef TLSCore core = transport._core
+    if core is None:
+        raise AttributeError(
+            f"'NoneType' object has no attribute '{attribute}'")
+    return core
+
+
 class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
     """The transport of a TLS connection's application protocol."""
 
@@ -884,27 +895,30 @@ class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
         self._core = core
 
     def get_extra_info(self, name, default=None):
-        return (<TLSCore>self._core).get_extra_info(name, default)
+        return core_of(self, '_get_extra_info').get_extra_info(name, default)
 
     def set_protocol(self, protocol):
-        (<TLSCore>self._core).set_app_protocol(protocol)
+        core_of(self, '_set_app_protocol').set_app_protocol(protocol)
 
     def get_protocol(self):
-        return (<TLSCore>self._core).app_protocol
+        return core_of(self, '_app_protocol').app_protocol
 
     def is_closing(self):
-        return (<TLSCore>self._core).closed
+        cdef TLSCore core = self._core
+        return core is None or core.closed
 
     def close(self):
         """Flush what was written, then perform the TLS shutdown; the
         protocol's connection_lost() follows."""
         cdef TLSCore core = self._core
-        if not core.closed:
+        if core is not None and not core.closed:
             core.closed = True
             core.start_shutdown()
         else:
-            # As asyncio does: let go of the protocol.
+            # As asyncio's does: let go of the protocol (a protocol that
+            # keeps its transport then holds no cycle through us).
             self._ssl_protocol = None
+            self._core = None
 
     def __del__(self, _warn=warnings.warn):
         cdef TLSCore core = getattr(self, '_core', None)
@@ -915,45 +929,45 @@ class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
 
     @property
     def _closed(self):
-        return (<TLSCore>self._core).closed
+        return self.is_closing()
 
     def is_reading(self):
-        return not (<TLSCore>self._core).app_reading_paused
+        return not core_of(self, '_app_reading_paused').app_reading_paused
 
     def pause_reading(self):
-        (<TLSCore>self._core).pause_reading()
+        core_of(self, '_pause_reading').pause_reading()
 
     def resume_reading(self):
-        (<TLSCore>self._core).resume_reading()
+        core_of(self, '_resume_reading').resume_reading()
 
     def set_write_buffer_limits(self, high=None, low=None):
-        cdef TLSCore core = self._core
+        cdef TLSCore core = core_of(self, '_set_write_buffer_limits')
         core.set_write_buffer_limits(high, low)
         core.control_app_writing(core.get_write_buffer_size())
 
     def get_write_buffer_limits(self):
-        cdef TLSCore core = self._core
+        cdef TLSCore core = core_of(self, '_outgoing_low_water')
         return (core.outgoing_low_water, core.outgoing_high_water)
 
     def get_write_buffer_size(self):
-        return (<TLSCore>self._core).get_write_buffer_size()
+        return core_of(self, '_get_write_buffer_size').get_write_buffer_size()
 
     def set_read_buffer_limits(self, high=None, low=None):
-        cdef TLSCore core = self._core
+        cdef TLSCore core = core_of(self, '_set_read_buffer_limits')
         core.set_read_buffer_limits(high, low)
         core.control_ssl_reading(-1)
 
     def get_read_buffer_limits(self):
-        cdef TLSCore core = self._core
+        cdef TLSCore core = core_of(self, '_incoming_low_water')
         return (core.incoming_low_water, core.incoming_high_water)
 
     def get_read_buffer_size(self):
-        return (<TLSCore>self._core).incoming.pending
+        return core_of(self, '_get_read_buffer_size').incoming.pending
 
     @property
     def _protocol_paused(self):
         # What the sendfile fallback reads.
-        return (<TLSCore>self._core).app_writing_paused
+        return core_of(self, '_app_writing_paused').app_writing_paused
 
     def write(self, data):
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -961,10 +975,10 @@ class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
                             f"got {type(data).__name__}")
         if not data:
             return
-        (<TLSCore>self._core).write_one(data)
+        core_of(self, '_write_appdata').write_one(data)
 
     def writelines(self, list_of_data):
-        (<TLSCore>self._core).write_appdata(list_of_data)
+        core_of(self, '_write_appdata').write_appdata(list_of_data)
 
     def write_eof(self):
         """TLS has no half-close: refused, as asyncio refuses it."""
@@ -975,17 +989,22 @@ class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
 
     def abort(self):
         """Close at once: no flush, no close_notify."""
-        self._force_close(None)
+        cdef TLSCore core = self._core
+        if core is not None:
+            core.closed = True
+            core.abort(None)
 
     def _force_close(self, exc):
         cdef TLSCore core = self._core
-        core.closed = True
-        if self._ssl_protocol is not None:
+        if core is not None:
+            core.closed = True
             core.abort(exc if ABORT_PASSES_EXCEPTION else None)
+        elif not ABORT_PASSES_EXCEPTION:
+            raise AttributeError("'NoneType' object has no attribute '_abort'")
 
     def _test__append_write_backlog(self, data):
         # CPython's test_ssl fills the backlog by hand.
-        cdef TLSCore core = self._core
+        cdef TLSCore core = core_of(self, '_write_backlog')
         core.write_backlog.append(data)
         core.write_buffer_size += len(data)
 
