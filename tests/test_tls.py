@@ -1811,7 +1811,7 @@ def test_record_boundaries(loop, sctx, cctx, how):
                 wire = peer.outgoing.read()
                 if how == 'byte_by_byte':
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    for i in range(0, 18000):   # well into the third record
+                    for i in range(18000):      # well into the third record
                         await loop.sock_sendall(conn, wire[i:i + 1])
                         if i % 500 == 0:
                             await asyncio.sleep(0.001)
@@ -1868,7 +1868,8 @@ def test_protocol_keeping_its_transport_frees_without_gc(loop, certs, sctx):
     once the connection is closed: the SSL context is freed by reference
     counting, garbage collector off (CPython's test_ssl checks the
     same)."""
-    cctx = client_context(certs)
+    # The test's only reference to the client context: dropped at the end.
+    contexts = [client_context(certs)]
 
     class Keeper(Proto):
         def connection_made(self, transport):
@@ -1878,7 +1879,7 @@ def test_protocol_keeping_its_transport_frees_without_gc(loop, certs, sctx):
     async def main():
         async with raw_listener(loop) as (lsock, port):
             connect = loop.create_task(loop.create_connection(
-                lambda: Keeper(loop), HOST, port, ssl=cctx))
+                lambda: Keeper(loop), HOST, port, ssl=contexts[0]))
             conn = await raw_accept(loop, lsock)
             with conn:
                 peer = RawTLS(loop, conn, sctx, server_side=True)
@@ -1894,12 +1895,12 @@ def test_protocol_keeping_its_transport_frees_without_gc(loop, certs, sctx):
                 assert await peer.recv() == b''
                 await proto.lost
 
-    ref = weakref.ref(cctx)
+    ref = weakref.ref(contexts[0])
     gc.collect()
     gc.disable()
     try:
         run(loop, main())
-        del cctx
+        contexts.clear()
         assert ref() is None
     finally:
         gc.enable()

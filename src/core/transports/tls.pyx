@@ -73,6 +73,8 @@ cdef enum:
     APP_EOF
     APP_CON_LOST
 
+cdef object SSLError, CertificateError, SSLAgainErrors
+cdef object ssl_SSLObject, ssl_MemoryBIO
 if ssl_module is not None:
     SSLError = ssl_module.SSLError
     CertificateError = ssl_module.CertificateError
@@ -86,6 +88,7 @@ else:
 
 # The names RuntimeError('cannot switch state ...') shows: asyncio's enum
 # members where it has them (3.11+).
+cdef tuple STATE_NAMES
 _stdlib_states = getattr(stdlib_sslproto, 'SSLProtocolState', None)
 if _stdlib_states is not None:
     STATE_NAMES = (_stdlib_states.UNWRAPPED, _stdlib_states.DO_HANDSHAKE,
@@ -96,8 +99,9 @@ else:
                    'SHUTDOWN')
 
 # asyncio's defaults (3.10's constants lack the last three).
-SSL_HANDSHAKE_TIMEOUT = constants.SSL_HANDSHAKE_TIMEOUT
-SSL_SHUTDOWN_TIMEOUT = getattr(constants, 'SSL_SHUTDOWN_TIMEOUT', 30.0)
+cdef object SSL_HANDSHAKE_TIMEOUT = constants.SSL_HANDSHAKE_TIMEOUT
+cdef object SSL_SHUTDOWN_TIMEOUT = getattr(constants, 'SSL_SHUTDOWN_TIMEOUT',
+                                           30.0)
 cdef Py_ssize_t HIGH_WATER_SSL_READ_KB = getattr(
     constants, 'FLOW_CONTROL_HIGH_WATER_SSL_READ', 256)
 cdef Py_ssize_t HIGH_WATER_SSL_WRITE_KB = getattr(
