@@ -1,10 +1,13 @@
 """TLS: ssl= on the connection methods, start_tls, and the TLS transport.
 
 Every test runs on stdlib asyncio and on our loop (the `loop` fixture).
-Our TLS is asyncio's SSLProtocol layered over our stream transport, so
-what these tests pin down is that the layering is faithful: the same
-handshake outcomes, protocol call sequences, flow control and shutdown
-behaviour as asyncio's selector loop gives on each Python version.
+On 3.11+ our TLS is a compiled SSLProtocol (src/core/transports/tls.pyx)
+that follows asyncio's; on 3.10 it is asyncio's own SSLProtocol over our
+stream transport.  What these tests pin down is that either is faithful:
+the same handshake outcomes, protocol call sequences, flow control and
+shutdown behaviour as asyncio's selector loop gives on each Python
+version, for Protocols and BufferedProtocols, wherever TCP cuts the
+records.
 
 Certificates are made for the session, by `trustme` when it is installed
 and by the openssl command otherwise (LOOP_TEST_CERTS=openssl forces the
@@ -1636,6 +1639,299 @@ def test_non_positive_timeouts(loop, sctx, cctx, timeout):
                         **{timeout: value})
             await asyncio.sleep(0.05)
         gc.collect()
+
+    run(loop, main())
+
+
+# -- application protocols and record boundaries -----------------------------
+
+class BufferedSink(asyncio.BufferedProtocol):
+    """A BufferedProtocol with a buffer of `size` bytes (offered as a
+    memoryview, or as the bytearray itself): records what arrives and the
+    protocol calls ('made', 'data' per run, 'eof', 'lost')."""
+
+    def __init__(self, loop, size, offer_bytearray=False):
+        self.loop = loop
+        self.buf = bytearray(size)
+        self.offered = self.buf if offer_bytearray else memoryview(self.buf)
+        self.data = bytearray()
+        self.events = []
+        self.lost = loop.create_future()
+        self._want = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.events.append('made')
+
+    def get_buffer(self, sizehint):
+        return self.offered
+
+    def buffer_updated(self, nbytes):
+        assert 0 < nbytes <= len(self.buf)
+        self.data += self.buf[:nbytes]
+        if self.events[-1] != 'data':
+            self.events.append('data')
+        if self._want and len(self.data) >= self._want[0]:
+            self._want[1].set_result(None)
+            self._want = None
+
+    def eof_received(self):
+        self.events.append('eof')
+
+    def connection_lost(self, exc):
+        self.events.append('lost')
+        self.lost.set_result(exc)
+
+    async def wait_for(self, size):
+        if len(self.data) < size:
+            self._want = (size, self.loop.create_future())
+            await self._want[1]
+
+
+@pytest.mark.parametrize('bufsize', [100, 256 * 1024])
+def test_buffered_protocol_receives_everything(loop, sctx, cctx, bufsize):
+    # A BufferedProtocol gets the decrypted bytes in its own buffer; a
+    # buffer smaller than a record is filled again and again.
+    payload = os.urandom(256 * 1024)
+
+    async def main():
+        async with serving(loop, Echo, sctx) as (_, port):
+            tr, sink = await loop.create_connection(
+                lambda: BufferedSink(loop, bufsize), HOST, port, ssl=cctx)
+            for i in range(0, len(payload), 10000):
+                tr.write(payload[i:i + 10000])
+            await sink.wait_for(len(payload))
+            assert bytes(sink.data) == payload
+            tr.close()
+            assert await sink.lost is None
+        assert sink.events[:2] == ['made', 'data']
+        assert sink.events[-1] == 'lost'
+
+    run(loop, main())
+
+
+@(pytest.mark.asyncio_differs(
+    "asyncio 3.11+ reads the rest of a partly filled buffer into "
+    "buf[offset:], a copy when buf is a bytearray: those bytes are lost")
+  if PY311 else lambda test: test)
+def test_buffered_protocol_bytearray_buffer(loop, sctx, cctx):
+    # Records of 150 bytes into a 100-byte buffer: every other read starts
+    # in the middle of the buffer.
+    records = [bytes([i]) * 150 for i in range(20)]
+
+    async def main():
+        async with raw_listener(loop) as (lsock, port):
+            connect = loop.create_task(loop.create_connection(
+                lambda: BufferedSink(loop, 100, offer_bytearray=True),
+                HOST, port, ssl=cctx))
+            conn = await raw_accept(loop, lsock)
+            with conn:
+                peer = RawTLS(loop, conn, sctx, server_side=True)
+                await peer.handshake()
+                tr, sink = await connect
+                for record in records:
+                    peer.obj.write(record)
+                await peer.flush()
+                await asyncio.wait_for(sink.wait_for(3000), 5)
+                assert bytes(sink.data) == b''.join(records)
+                tr.abort()
+                await sink.lost
+
+    run(loop, main())
+
+
+def test_set_protocol_switches_protocol_kind(loop, sctx, cctx):
+    # set_protocol() on a TLS transport swaps a Protocol for a
+    # BufferedProtocol and back; each gets what arrives while it is set.
+    async def main():
+        async with serving(loop, Echo, sctx) as (_, port):
+            tr, first = await loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx)
+            tr.write(b'one')
+            await first.wait_for(3)
+            sink = BufferedSink(loop, 1000)
+            sink.events.append('made')      # it replaces a live protocol
+            tr.set_protocol(sink)
+            assert tr.get_protocol() is sink
+            tr.write(b'two')
+            await sink.wait_for(3)
+            third = Proto(loop)
+            third.events.append('made')     # it replaces a live protocol
+            tr.set_protocol(third)
+            tr.write(b'three')
+            await third.wait_for(5)
+            assert (first.data, sink.data, third.data) == (b'one', b'two',
+                                                           b'three')
+            tr.close()
+            assert await third.lost is None
+
+    run(loop, main())
+
+
+def test_writelines(loop, sctx, cctx):
+    pieces = [b'a' * 10, bytearray(b'b' * 20), memoryview(b'c' * 30), b'']
+
+    async def main():
+        async with serving(loop, Echo, sctx) as (_, port):
+            tr, proto = await loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx)
+            for _ in range(100):
+                tr.writelines(pieces)
+            tr.writelines(iter([b'end']))
+            await proto.wait_for(100 * 60 + 3)
+            assert proto.data == b''.join(pieces) * 100 + b'end'
+            tr.close()
+            await proto.lost
+
+    run(loop, main())
+
+
+@pytest.mark.parametrize('how', ['byte_by_byte', 'coalesced'])
+def test_record_boundaries(loop, sctx, cctx, how):
+    """Records cut anywhere by TCP (one byte per segment) or several
+    records and close_notify in one segment: every byte arrives, once,
+    then the end of the stream."""
+    messages = [os.urandom(n) for n in (1, 1000, 16384, 20000, 5)]
+    expected = b''.join(messages)
+
+    async def main():
+        async with raw_listener(loop) as (lsock, port):
+            connect = loop.create_task(loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx))
+            conn = await raw_accept(loop, lsock)
+            with conn:
+                peer = RawTLS(loop, conn, sctx, server_side=True)
+                await peer.handshake()
+                _, proto = await connect
+                for message in messages:
+                    peer.obj.write(message)     # one or more records each
+                if how == 'coalesced':
+                    with contextlib.suppress(ssl.SSLWantReadError):
+                        peer.obj.unwrap()       # and close_notify
+                wire = peer.outgoing.read()
+                if how == 'byte_by_byte':
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    for i in range(18000):      # well into the third record
+                        await loop.sock_sendall(conn, wire[i:i + 1])
+                        if i % 500 == 0:
+                            await asyncio.sleep(0.001)
+                    await loop.sock_sendall(conn, wire[18000:])
+                    await proto.wait_for(len(expected))
+                    await peer.send_close_notify()
+                else:
+                    await loop.sock_sendall(conn, wire)
+                assert await proto.lost is None
+                assert bytes(proto.data) == expected
+                assert proto.events == ['made', 'data', *CLOSE_NOTIFY_EOF,
+                                        'lost']
+
+    run(loop, main(), timeout=60)
+
+
+@needs_311      # 3.10's transport cannot be upgraded again
+def test_start_tls_over_tls(loop, sctx, cctx):
+    # TLS inside TLS: start_tls() on a TLS transport, on both sides.
+    servers = []
+
+    def factory():
+        servers.append(StartTLSServer(loop, sctx, b'hello', 'unread'))
+        return servers[-1]
+
+    async def main():
+        async with serving(loop, factory, sctx) as (_, port):
+            outer, proto = await loop.create_connection(
+                lambda: StartTLSClient(loop, b'helloGO\n'), HOST, port,
+                ssl=cctx)
+            await proto.ready
+            inner = await loop.start_tls(outer, proto, cctx,
+                                         server_hostname='localhost')
+            assert inner.get_extra_info('ssl_object') is not \
+                outer.get_extra_info('ssl_object')
+            assert inner.get_extra_info('peercert') is not None
+            await servers[0].upgraded
+            payload = os.urandom(100000).hex().encode()[:150000]
+            inner.write(payload)
+            assert await proto.receive(len(payload)) == payload.upper()
+            inner.close()
+            assert await proto.lost is None
+            await servers[0].lost
+            assert outer.is_closing()
+
+    run(loop, main())
+
+
+# -- lifetime -------------------------------------------------------------------
+
+@needs_311      # 3.10's SSL transport keeps its protocol
+def test_protocol_keeping_its_transport_frees_without_gc(loop, certs, sctx):
+    """A protocol that stores its transport makes no reference cycle
+    once the connection is closed: the SSL context is freed by reference
+    counting, garbage collector off (CPython's test_ssl checks the
+    same)."""
+    # The test's only reference to the client context: dropped at the end.
+    contexts = [client_context(certs)]
+
+    class Keeper(Proto):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.kept = transport
+
+    async def main():
+        async with raw_listener(loop) as (lsock, port):
+            connect = loop.create_task(loop.create_connection(
+                lambda: Keeper(loop), HOST, port, ssl=contexts[0]))
+            conn = await raw_accept(loop, lsock)
+            with conn:
+                peer = RawTLS(loop, conn, sctx, server_side=True)
+                await peer.handshake()
+                tr, proto = await connect
+                await peer.send(b'O')
+                await proto.wait_for(1)
+                tr.write(b'x' * 1000)
+                assert await peer.recv_exactly(1000) == b'x' * 1000
+                await peer.send_close_notify()
+                await proto.eof
+                tr.close()
+                assert await peer.recv() == b''
+                await proto.lost
+
+    ref = weakref.ref(contexts[0])
+    gc.collect()
+    gc.disable()
+    try:
+        run(loop, main())
+        contexts.clear()
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+@needs_311      # 3.10's transport differs after close()
+def test_transport_after_close(loop, sctx, cctx, caplog):
+    async def main():
+        async with serving(loop, Echo, sctx) as (_, port):
+            tr, proto = await loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx)
+            tr.close()
+            # Writes after close() are dropped; asyncio warns from the
+            # sixth on.
+            with caplog.at_level('WARNING', logger='asyncio'):
+                for _ in range(5):
+                    tr.write(b'late')
+                assert 'SSL connection is closed' not in caplog.text
+                tr.write(b'late')
+                assert 'SSL connection is closed' in caplog.text
+            assert await proto.lost is None
+            # A second close() lets go of the protocol: asyncio's methods
+            # then fail on it, and closing again is harmless.
+            tr.close()
+            assert tr.is_closing()
+            with pytest.raises(AttributeError):
+                tr.get_protocol()
+            with pytest.raises(AttributeError):
+                tr.write(b'x')
+            tr.close()
+            tr.abort()
 
     run(loop, main())
 

@@ -24,7 +24,7 @@ import sys
 import warnings
 import weakref
 from asyncio import base_events, selector_events, sslproto, unix_events
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import _epoll
 from ._pipes import PipeMixin
@@ -97,6 +97,13 @@ _CORE_FUNCTIONS = (
 )
 
 
+# TLS: our compiled SSLProtocol follows asyncio's of 3.11+; 3.10's asyncio
+# has another TLS machine (different protocol calls, no read flow control,
+# no shutdown timeout), which stays in use there.
+_OUR_TLS = sys.version_info >= (3, 11)
+_SSLProtocol = _epoll.SSLProtocol if _OUR_TLS else sslproto.SSLProtocol
+
+
 def _sighandler_noop(signum: int, frame: FrameType | None) -> None:
     """Python-level handler of a signal handled by the loop.
 
@@ -136,6 +143,9 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
     for _name in _CORE_FUNCTIONS:
         locals()[_name] = getattr(_epoll, _name)
     del _name, _cls, _names
+    if _OUR_TLS:
+        # asyncio's start_tls, building our SSLProtocol (tls.pyx).
+        start_tls = _epoll.start_tls
 
     if TYPE_CHECKING:
         # What the loops above bind, for type checkers (which cannot see
@@ -163,7 +173,6 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
             asyncio.AbstractEventLoop.create_datagram_endpoint)
         sendfile = asyncio.AbstractEventLoop.sendfile
         sock_sendfile = asyncio.AbstractEventLoop.sock_sendfile
-        start_tls = asyncio.AbstractEventLoop.start_tls
         create_unix_connection = (
             asyncio.AbstractEventLoop.create_unix_connection)
         create_unix_server = asyncio.AbstractEventLoop.create_unix_server
@@ -234,19 +243,21 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
             ssl_handshake_timeout: float | None = None,
             ssl_shutdown_timeout: float | None = None,
     ) -> asyncio.Transport:
-        # TLS is asyncio's SSLProtocol (memory BIOs) over our transport.
+        # TLS is an SSLProtocol (memory BIOs) over our transport: ours,
+        # compiled, or asyncio's on 3.10 (see _OUR_TLS).
         kwargs: dict[str, Any] = {
             'ssl_handshake_timeout': ssl_handshake_timeout}
-        if sys.version_info >= (3, 11):
+        if _OUR_TLS:
             kwargs['ssl_shutdown_timeout'] = ssl_shutdown_timeout
         # (SSLProtocol takes waiter=None, as asyncio's own loops pass it;
         # its stubs do not say so.)
-        ssl_protocol = sslproto.SSLProtocol(
+        ssl_protocol = _SSLProtocol(
             self, protocol, sslcontext, waiter,  # type: ignore[arg-type]
             server_side, server_hostname, **kwargs)
         self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
                                     server=server)
-        return ssl_protocol._app_transport
+        # Set by the constructor (None only after the connection is lost).
+        return cast('asyncio.Transport', ssl_protocol._app_transport)
 
     def __repr__(self) -> str:
         return (f'<{type(self).__name__} running={self.is_running()} '
