@@ -15,6 +15,15 @@ def run_for(loop, seconds):
     loop.run_until_complete(asyncio.sleep(seconds))
 
 
+def default_sigint():
+    """preexec_fn for a child that is sent Ctrl-C: SIGINT back to its default
+    disposition.  A job started in the background by a non-interactive shell
+    (`make test &`, nohup, some CI runners) inherits SIGINT ignored, and a
+    Python started so installs no KeyboardInterrupt handler at all."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def subprocess_env(**extra):
     """os.environ for a child Python that imports the same `loop` package
     as this test run (whatever PYTHONPATH pointed at)."""
