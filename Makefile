@@ -67,7 +67,7 @@ conformance-all: compile
 
 lint: $(VENV)/.dev-ready
 	$(PY) -m ruff check src/loop tests benchmarks scripts/*.py
-	$(PY) -m cython_lint --max-line-length 100 src/_epoll.pyx src/core src/loop/_epoll.pxd
+	PATH="$(abspath $(VENV))/bin:$$PATH" cython-lint --max-line-length 100 src/_epoll.pyx src/core src/loop/_epoll.pxd
 
 clean:
 	rm -rf build src/loop/*.so src/loop/__pycache__

@@ -9,7 +9,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF, Py_REFCNT
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.math cimport ceil
-from libc.stdint cimport uint32_t, uint64_t, int64_t
+from libc.stdint cimport uint32_t, uint64_t
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
                              PyBUF_SIMPLE, PyBUF_WRITABLE)
 from cpython.bytearray cimport PyByteArray_AS_STRING
@@ -17,7 +17,6 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import asyncio
 import collections
-import inspect
 import os
 import sys
 import time

@@ -15,13 +15,20 @@ def run_for(loop, seconds):
     loop.run_until_complete(asyncio.sleep(seconds))
 
 
-def default_sigint():
-    """preexec_fn for a child that is sent Ctrl-C: SIGINT back to its default
-    disposition.  A job started in the background by a non-interactive shell
-    (`make test &`, nohup, some CI runners) inherits SIGINT ignored, and a
-    Python started so installs no KeyboardInterrupt handler at all."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def with_default_sigint(argv):
+    """argv run with SIGINT's default disposition, for a child sent Ctrl-C.
+
+    A job started in the background by a non-interactive shell (`make test
+    &`, nohup, some CI runners) inherits SIGINT ignored, and a Python started
+    so installs no KeyboardInterrupt handler at all.  A small Python resets
+    it and execs argv (exec keeps a default disposition; no preexec_fn,
+    which is unsafe with threads).
+    """
+    import sys
+    reset = ('import os, signal, sys; '
+             'signal.signal(signal.SIGINT, signal.SIG_DFL); '
+             'os.execv(sys.argv[1], sys.argv[1:])')
+    return [sys.executable, '-c', reset, *argv]
 
 
 def subprocess_env(**extra):

@@ -19,7 +19,7 @@ import pytest
 
 import loop as eloop
 from loop import _epoll
-from support import default_sigint, subprocess_env
+from support import subprocess_env, with_default_sigint
 
 PATIENCE = 60       # seconds; generous for a loaded machine
 
@@ -295,9 +295,9 @@ def test_ctrl_c(tmp_path):
         asyncio.run(main())
     ''')
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'loop', 'run', 'app.py'], cwd=tmp_path,
-        env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=default_sigint)
+        with_default_sigint([sys.executable, '-m', 'loop', 'run', 'app.py']),
+        cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline() == 'ready\n'
         time.sleep(0.1)             # let it block in its poll

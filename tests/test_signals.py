@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import default_sigint, run_briefly, subprocess_env
+from support import run_briefly, subprocess_env, with_default_sigint
 
 PATIENCE = 20.0
 
@@ -232,9 +232,9 @@ def run_and_interrupt(code, kind):
     ''')
     env = subprocess_env()
     proc = subprocess.Popen(
-        [sys.executable, '-c', prelude + textwrap.dedent(code)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        preexec_fn=default_sigint)
+        with_default_sigint(
+            [sys.executable, '-c', prelude + textwrap.dedent(code)]),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline() == 'ready\n'
         time.sleep(0.1)             # let it block in its poll

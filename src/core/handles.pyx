@@ -28,10 +28,11 @@ cdef inline void show_context(Handle handle) noexcept:
 # Queued handles are hidden from the cyclic garbage collector: a million
 # handles waiting in the ready queue or the timer heap would otherwise be
 # traversed by every collection, which cost a third of call_soon's time
-# (callgrind); the same goes for the context copied for each of them.  A handle is untracked when the loop queues it and tracked
-# again when the loop lets go of it (see gc_hide/gc_show): while queued it is
-# reachable from the loop anyway, and once out of the queue any cycle through
-# it is collected as usual.  One-shot handles also drop their callback once
+# (callgrind); the same goes for the context copied for each of them.  A
+# handle is untracked when the loop queues it and tracked again when the
+# loop lets go of it (see gc_hide/gc_show): while queued it is reachable
+# from the loop anyway, and once out of the queue any cycle through it is
+# collected as usual.  One-shot handles also drop their callback once
 # run, as nothing can call it again.
 @cython.no_gc_clear
 @cython.freelist(250)
@@ -218,4 +219,3 @@ cdef report_callback_error(Handle handle, exc):
     if handle._source_traceback:
         context['source_traceback'] = handle._source_traceback
     handle._loop.call_exception_handler(context)
-

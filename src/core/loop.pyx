@@ -430,10 +430,12 @@ cdef class Loop:
                 self._run_handle_debug(handle)
             else:
                 handle._run()
+            # Held elsewhere too (a repeating fd handle, a caller keeping
+            # it): release and show it.  Otherwise it is freed as it is
+            # when `handle` moves on.
             if Py_REFCNT(handle) > 1:
                 handle._release()
                 gc_show(handle)
-            # else nobody else holds it: it is freed right here, as it is.
         return 0
 
     cdef int _run_handle_debug(self, Handle handle) except -1:

@@ -298,11 +298,11 @@ cdef class Listener(IOWatcher):
         object ssl_shutdown_timeout
 
     cdef int on_readable(self) except -1:
-        cdef int i
+        cdef int _
         loop = self.loop
         # Several connections may be waiting: accept up to `backlog` of them
         # per readiness event, as asyncio does (bpo-27906).
-        for i in range(self.backlog):
+        for _ in range(self.backlog):
             try:
                 conn, addr = self.sock.accept()
                 if loop._debug:
