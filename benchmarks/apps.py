@@ -83,30 +83,9 @@ def missing_packages(names):
 # --- HTTP applications -----------------------------------------------------
 
 def run_wrk(port, path, conns, seconds, pid=None):
-    """wrk -t1 on CPU 1 against one path; with pid, the server's CPU."""
-    argv = ['taskset', '-c', net.CLIENT_CPU, 'wrk', '-t1', f'-c{conns}',
-            f'-d{seconds}s', '--latency', f'http://127.0.0.1:{port}{path}']
-    cpu0 = stat0 = 0
-    if pid:
-        cpu0, stat0 = net.server_cpu(pid), net.server_stat_cpu(pid)
-    try:
-        done = subprocess.run(argv, check=False, capture_output=True,
-                              text=True, timeout=seconds + 30)
-    except subprocess.TimeoutExpired:
-        return {'na': 'wrk timed out'}
-    if done.returncode:
-        return {'na': done.stderr.strip()[-200:] or 'wrk failed'}
-    out = net.parse_wrk(done.stdout)
-    if not out['requests']:
-        return {'na': 'wrk: no request completed ' + out['errors']}
-    if out['errors']:
-        # A server that answers errors is not serving the benchmark.
-        return {'na': 'wrk: ' + out['errors']}
-    if pid:
-        out['server_cpu_s'] = net.server_cpu(pid) - cpu0
-        out['server_stat_cpu_s'] = net.server_stat_cpu(pid) - stat0
-        net.per_request(out, out['requests'])
-    return out
+    """net.py's wrk run against one path; error responses make it n/a."""
+    return net.run_wrk(port, conns, seconds, pid, path=path,
+                       reject_errors=True)
 
 
 def http_unit(loop, app, timing, progress):

@@ -247,10 +247,12 @@ def parse_wrk(text):
     return out
 
 
-def run_wrk(port, conns, seconds, pid=None):
-    """wrk -t1 on CPU 1; with pid, the server's CPU over wrk's run."""
+def run_wrk(port, conns, seconds, pid=None, *, path='/',
+            reject_errors=False):
+    """wrk -t1 on CPU 1 against one path; with pid, the server's CPU over
+    wrk's run.  With reject_errors, error responses make the cell n/a."""
     argv = ['taskset', '-c', CLIENT_CPU, 'wrk', '-t1', f'-c{conns}',
-            f'-d{seconds}s', '--latency', f'http://127.0.0.1:{port}/']
+            f'-d{seconds}s', '--latency', f'http://127.0.0.1:{port}{path}']
     cpu0 = stat0 = 0
     if pid:
         cpu0, stat0 = server_cpu(pid), server_stat_cpu(pid)
@@ -265,6 +267,9 @@ def run_wrk(port, conns, seconds, pid=None):
     out = parse_wrk(done.stdout)
     if not out['requests']:
         return {'na': 'wrk: no request completed ' + out['errors']}
+    if reject_errors and out['errors']:
+        # A server that answers errors is not serving the benchmark.
+        return {'na': 'wrk: ' + out['errors']}
     if pid:
         out['server_cpu_s'] = server_cpu(pid) - cpu0
         out['server_stat_cpu_s'] = server_stat_cpu(pid) - stat0
