@@ -148,15 +148,14 @@ cdef object sock_recv_now(int fd, Py_ssize_t nbytes):
     cdef ssize_t n
     if nbytes < 0:
         raise ValueError("negative buffersize in recv")
-    if nbytes <= READ_CHUNK:
+    if nbytes < LARGE_READ:
         n = recv(fd, recv_buffer, nbytes, 0)
         if n >= 0:
             return PyBytes_FromStringAndSize(recv_buffer, n)
     else:
-        data = PyBytes_FromStringAndSize(NULL, nbytes)
-        n = recv(fd, PyBytes_AS_STRING(data), nbytes, 0)
-        if n >= 0:
-            return data[:n]
+        data = recv_new_bytes(fd, nbytes)
+        if data is not None:
+            return data
     if errno == EAGAIN or errno == EINTR:
         return None
     raise os_error(errno)

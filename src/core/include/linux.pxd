@@ -1,5 +1,6 @@
 # Kernel and libc interfaces the core calls directly (Linux only).
 from libc.stdint cimport uint32_t, uint64_t, int64_t
+from cpython.object cimport PyObject
 
 
 cdef extern from "<errno.h>" nogil:
@@ -81,6 +82,11 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
     object PyObject_CallNoArgs(object callable)
     object PyObject_Call(object callable, object args, object kwargs)
+    # A bytes object as a bare pointer, so that _PyBytes_Resize can shrink
+    # it in place (recv_new_bytes).
+    PyObject *new_bytes_object "PyBytes_FromStringAndSize"(
+        const char *v, Py_ssize_t n) except NULL
+    int _PyBytes_Resize(PyObject **pv, Py_ssize_t newsize) except -1
 
 
 cdef extern from "<sys/socket.h>" nogil:

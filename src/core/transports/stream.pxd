@@ -9,6 +9,7 @@ cdef class StreamCore(IOWatcher):
         object transport
         object protocol
         bint buffered           # protocol is an asyncio.BufferedProtocol
+        bint large_reads        # the last read was at least LARGE_READ
         bint protocol_connected
         object server
         dict extra

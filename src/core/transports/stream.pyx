@@ -20,11 +20,32 @@ cdef enum:
     CONNLOST_WRITES_BEFORE_WARNING = 5
     # Most buffers one sendmsg() takes (Linux's IOV_MAX).
     MAX_IOV = 1024
+    # Reads expected at least this large go straight into a new bytes
+    # object (recv_new_bytes); smaller ones into recv_buffer and are copied.
+    # Callgrind, 100 KiB streams echo at 100 connections: the copy was 10% of
+    # the server's instructions; a 1 KiB copy costs less than the allocation
+    # and shrink of a 256 KiB object.
+    LARGE_READ = 16 * 1024
 
-# Reads land here and are copied into a bytes object of the exact size.  One
-# buffer serves every loop of the process: it is only used with the GIL held
-# and never across a callback.
+# Small reads land here and are copied into a bytes object of the exact
+# size.  One buffer serves every loop of the process: it is only used with
+# the GIL held and never across a callback.
 cdef char recv_buffer[READ_CHUNK]
+
+
+cdef object recv_new_bytes(int fd, Py_ssize_t size):
+    """recv() of up to `size` bytes straight into a new bytes object, shrunk
+    in place to what arrived (what socket.recv does): no copy.  None, with
+    errno set, when recv() fails."""
+    cdef PyObject *raw = new_bytes_object(NULL, size)
+    cdef ssize_t n = recv(fd, PyBytes_AS_STRING(<object>raw), size, 0)
+    if n < 0:
+        Py_DECREF(<object>raw)     # free() keeps errno (glibc >= 2.33)
+        return None
+    _PyBytes_Resize(&raw, n)       # on failure raw is freed and NULL
+    data = <object>raw
+    Py_DECREF(data)
+    return data
 
 
 cdef tuple checked_write_limits(high, low):
@@ -93,7 +114,14 @@ cdef class StreamCore(IOWatcher):
         return self.read_data()
 
     cdef int read_data(self) except -1:
-        cdef ssize_t n = recv(self.fd, recv_buffer, READ_CHUNK, 0)
+        cdef ssize_t n
+        if self.large_reads:
+            data = recv_new_bytes(self.fd, READ_CHUNK)
+            n = -1 if data is None else len(data)
+        else:
+            n = recv(self.fd, recv_buffer, READ_CHUNK, 0)
+            if n > 0:
+                data = PyBytes_FromStringAndSize(recv_buffer, n)
         if n < 0:
             if errno == EAGAIN or errno == EINTR:
                 return 0
@@ -102,8 +130,9 @@ cdef class StreamCore(IOWatcher):
             return 0
         if n == 0:
             return self.on_eof()
+        # The next read will likely be as large as this one.
+        self.large_reads = n >= LARGE_READ
         self.loop._bytes_read += n
-        data = PyBytes_FromStringAndSize(recv_buffer, n)
         try:
             self.protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
