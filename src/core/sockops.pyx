@@ -145,17 +145,11 @@ cdef class AcceptWaiter(SockWaiter):
 
 cdef object sock_recv_now(int fd, Py_ssize_t nbytes):
     """recv() into a new bytes object; None when it would block."""
-    cdef ssize_t n
     if nbytes < 0:
         raise ValueError("negative buffersize in recv")
-    if nbytes < LARGE_READ:
-        n = recv(fd, recv_buffer, nbytes, 0)
-        if n >= 0:
-            return PyBytes_FromStringAndSize(recv_buffer, n)
-    else:
-        data = recv_new_bytes(fd, nbytes)
-        if data is not None:
-            return data
+    data = recv_bytes(fd, nbytes, nbytes >= LARGE_READ)
+    if data is not None:
+        return data
     if errno == EAGAIN or errno == EINTR:
         return None
     raise os_error(errno)

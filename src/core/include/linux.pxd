@@ -83,7 +83,7 @@ cdef extern from "Python.h":
     object PyObject_CallNoArgs(object callable)
     object PyObject_Call(object callable, object args, object kwargs)
     # A bytes object as a bare pointer, so that _PyBytes_Resize can shrink
-    # it in place (recv_new_bytes).
+    # it in place (recv_bytes).
     PyObject *new_bytes_object "PyBytes_FromStringAndSize"(
         const char *v, Py_ssize_t n) except NULL
     int _PyBytes_Resize(PyObject **pv, Py_ssize_t newsize) except -1

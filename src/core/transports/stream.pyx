@@ -21,7 +21,7 @@ cdef enum:
     # Most buffers one sendmsg() takes (Linux's IOV_MAX).
     MAX_IOV = 1024
     # Reads expected at least this large go straight into a new bytes
-    # object (recv_new_bytes); smaller ones into recv_buffer and are copied.
+    # object (recv_bytes); smaller ones into recv_buffer and are copied.
     # Callgrind, 100 KiB streams echo at 100 connections: the copy was 10% of
     # the server's instructions; a 1 KiB copy costs less than the allocation
     # and shrink of a 256 KiB object.
@@ -33,12 +33,21 @@ cdef enum:
 cdef char recv_buffer[READ_CHUNK]
 
 
-cdef object recv_new_bytes(int fd, Py_ssize_t size):
-    """recv() of up to `size` bytes straight into a new bytes object, shrunk
-    in place to what arrived (what socket.recv does): no copy.  None, with
-    errno set, when recv() fails."""
-    cdef PyObject *raw = new_bytes_object(NULL, size)
-    cdef ssize_t n = recv(fd, PyBytes_AS_STRING(<object>raw), size, 0)
+cdef object recv_bytes(int fd, Py_ssize_t size, bint large):
+    """recv() of up to `size` bytes into a new bytes object; None, with errno
+    set, when recv() fails.
+
+    A large read goes straight into the new object, shrunk in place to what
+    arrived (what socket.recv does): no copy.  A small one (size at most
+    READ_CHUNK) lands in recv_buffer and is copied, which costs less than
+    allocating and shrinking `size` bytes."""
+    cdef ssize_t n
+    cdef PyObject *raw
+    if not large:
+        n = recv(fd, recv_buffer, size, 0)
+        return None if n < 0 else PyBytes_FromStringAndSize(recv_buffer, n)
+    raw = new_bytes_object(NULL, size)
+    n = recv(fd, PyBytes_AS_STRING(<object>raw), size, 0)
     if n < 0:
         Py_DECREF(<object>raw)     # free() keeps errno (glibc >= 2.33)
         return None
@@ -114,20 +123,15 @@ cdef class StreamCore(IOWatcher):
         return self.read_data()
 
     cdef int read_data(self) except -1:
-        cdef ssize_t n
-        if self.large_reads:
-            data = recv_new_bytes(self.fd, READ_CHUNK)
-            n = -1 if data is None else len(data)
-        else:
-            n = recv(self.fd, recv_buffer, READ_CHUNK, 0)
-            if n > 0:
-                data = PyBytes_FromStringAndSize(recv_buffer, n)
-        if n < 0:
+        cdef Py_ssize_t n
+        data = recv_bytes(self.fd, READ_CHUNK, self.large_reads)
+        if data is None:
             if errno == EAGAIN or errno == EINTR:
                 return 0
             self.fatal_error(os_error(errno),
                              'Fatal read error on socket transport')
             return 0
+        n = len(data)
         if n == 0:
             return self.on_eof()
         # The next read will likely be as large as this one.
