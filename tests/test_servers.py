@@ -1,7 +1,19 @@
-"""Servers: the accept loop's failures on both loops."""
+"""Servers on both loops: create_server and create_unix_server (where they
+listen, their options and argument errors), the Server object, the accept
+loop under fd exhaustion and under 2000 connections, connection callbacks,
+and asyncio.start_server / start_unix_server."""
 import asyncio
 import errno
+import os
+import pathlib
 import socket
+import ssl
+import stat
+import sys
+import time
+import uuid
+
+import pytest
 
 
 class AcceptFails:
@@ -48,3 +60,1017 @@ def test_unexpected_accept_error_goes_to_the_handler(loop):
         listener.close()
     assert errors and isinstance(errors[0]['exception'], OSError)
     assert errors[0]['exception'].errno == errno.EPROTO
+
+
+# -- helpers ------------------------------------------------------------------
+#
+# create_server, create_unix_server and the Server object are the running
+# interpreter's asyncio code on both loops (docs/architecture.md); under them
+# the accept loop (_start_serving), the transports and _stop_serving are each
+# loop's own.  The tests below pin what a user sees, on each Python version
+# as that version's asyncio has it.
+
+HOST = '127.0.0.1'
+PY313 = sys.version_info >= (3, 13)
+# 3.12 made Server.wait_closed() wait for the server's connections to end
+# even when it is called after close() (3.10 and 3.11 return at once then).
+WAIT_CLOSED_WAITS_FOR_CONNECTIONS = sys.version_info >= (3, 12)
+# gh-110894 (3.11.7 and 3.12.1): an exception escaping a coroutine
+# client_connected_cb goes to the exception handler and closes the
+# transport.  Before, the task kept it and the connection stayed open.
+CB_EXCEPTION_CLOSES = ((3, 11, 7) <= sys.version_info < (3, 12)
+                       or sys.version_info >= (3, 12, 1))
+
+
+def _has_ipv6_loopback():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(('::1', 0))
+    except OSError:
+        return False
+    return True
+
+
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(),
+                                reason='this machine has no IPv6 loopback')
+
+
+def run(loop, coro, timeout=10):
+    """run_until_complete with a bound: a hang fails instead of hanging."""
+    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+async def until(predicate, timeout=10):
+    """Let the loop run until predicate() is true (fail after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, 'condition never became true'
+        await asyncio.sleep(0.001)
+
+
+async def passes(n=10):
+    """Let the running loop go round n times."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def polls(loop):
+    """How many times the loop has polled so far (ours counts; asyncio's
+    selector.select() gets a counting wrapper on first use)."""
+    if hasattr(loop, 'stats'):
+        return loop.stats()['epoll_waits']
+    selector = loop._selector
+    if not hasattr(selector, 'test_polls'):
+        select = selector.select
+
+        def counting_select(timeout=None):
+            selector.test_polls += 1
+            return select(timeout)
+
+        selector.test_polls = 0
+        selector.select = counting_select
+    return selector.test_polls
+
+
+class Echo(asyncio.Protocol):
+    """Server side: echoes what it receives and closes on EOF; `lost` is
+    done once the connection is over."""
+
+    def __init__(self, loop):
+        self.transport = None
+        self.peername = self.sockname = None
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.peername = transport.get_extra_info('peername')
+        self.sockname = transport.get_extra_info('sockname')
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def eof_received(self):
+        return False            # close once the echo is flushed
+
+    def connection_lost(self, exc):
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+class Echoes:
+    """A protocol factory of Echo that keeps the protocols it made."""
+
+    def __init__(self, loop, protocol=Echo):
+        self.loop = loop
+        self.protocol = protocol
+        self.made = []
+
+    def __call__(self):
+        p = self.protocol(self.loop)
+        self.made.append(p)
+        return p
+
+    async def all_lost(self):
+        await asyncio.gather(*(p.lost for p in self.made))
+
+
+async def echo_once(loop, address, family=socket.AF_INET, data=b'ping'):
+    """A client: connect, send `data`, half-close; what came back by EOF."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setblocking(False)
+        await loop.sock_connect(s, address)
+        await loop.sock_sendall(s, data)
+        s.shutdown(socket.SHUT_WR)
+        got = b''
+        while chunk := await loop.sock_recv(s, 65536):
+            got += chunk
+        return got
+
+
+def loopback_of(sockname):
+    """Where a client connects to reach a socket bound to `sockname`."""
+    host, port = sockname[:2]
+    return {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(host, host), port
+
+
+# -- create_server: where it listens ------------------------------------------
+
+@pytest.mark.parametrize('host', [None, ''])
+def test_create_server_without_host_listens_on_every_interface(loop, host):
+    # One socket per address getaddrinfo gives for a passive wildcard
+    # (0.0.0.0 and ::), each with its own port (port 0), the IPv6 one
+    # IPv6-only (asyncio turns dual stack off).
+    factory = Echoes(loop)
+    wildcard = socket.getaddrinfo(None, 0, socket.AF_UNSPEC,
+                                  socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+
+    async def main():
+        server = await loop.create_server(factory, host, 0)
+        try:
+            socks = server.sockets
+            assert len(socks) == len(wildcard)
+            assert ({(s.family, s.getsockname()[0]) for s in socks}
+                    == {(ai[0], ai[4][0]) for ai in wildcard})
+            for s in socks:
+                assert s.type == socket.SOCK_STREAM
+                assert s.getsockname()[1] != 0
+                if s.family == socket.AF_INET6:
+                    assert s.getsockopt(socket.IPPROTO_IPV6,
+                                        socket.IPV6_V6ONLY) == 1
+                assert await echo_once(loop, loopback_of(s.getsockname()),
+                                       s.family) == b'ping'
+        finally:
+            server.close()
+        await factory.all_lost()
+        assert len(factory.made) == len(wildcard)
+
+    run(loop, main())
+
+
+@needs_ipv6
+def test_wildcard_server_has_ipv4_and_ipv6_sockets(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, None, 0)
+        try:
+            families = sorted(s.family for s in server.sockets)
+        finally:
+            server.close()
+        assert families == [socket.AF_INET, socket.AF_INET6]
+
+    run(loop, main())
+
+
+@needs_ipv6
+def test_create_server_on_a_list_of_hosts(loop):
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_server(factory, [HOST, '::1'], 0)
+        try:
+            socks = server.sockets
+            assert sorted((s.family, s.getsockname()[0]) for s in socks) == [
+                (socket.AF_INET, HOST), (socket.AF_INET6, '::1')]
+            for s in socks:
+                assert s.getsockname()[1] != 0
+                assert await echo_once(loop, s.getsockname(),
+                                       s.family) == b'ping'
+        finally:
+            server.close()
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+def test_create_server_on_a_host_listed_twice_binds_once(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, [HOST, HOST], 0)
+        try:
+            assert [s.getsockname()[0] for s in server.sockets] == [HOST]
+        finally:
+            server.close()
+
+    run(loop, main())
+
+
+def test_create_server_on_localhost(loop):
+    # A socket per address 'localhost' resolves to (passive, stream).
+    factory = Echoes(loop)
+    expected = socket.getaddrinfo('localhost', 0, socket.AF_UNSPEC,
+                                  socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+
+    async def main():
+        server = await loop.create_server(factory, 'localhost', 0)
+        try:
+            socks = server.sockets
+            assert (sorted((s.family, s.getsockname()[0]) for s in socks)
+                    == sorted({(ai[0], ai[4][0]) for ai in expected}))
+            for s in socks:
+                assert s.getsockname()[1] != 0
+                assert await echo_once(loop, s.getsockname(),
+                                       s.family) == b'ping'
+        finally:
+            server.close()
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+# -- create_server: socket options --------------------------------------------
+
+@pytest.mark.parametrize('reuse_address, expected', [
+    (None, True),          # asyncio's default on POSIX
+    (True, True),
+    (False, False),
+])
+def test_create_server_reuse_address(loop, reuse_address, expected):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0,
+                                          reuse_address=reuse_address)
+        try:
+            [s] = server.sockets
+            got = s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+        finally:
+            server.close()
+        assert bool(got) is expected
+
+    run(loop, main())
+
+
+def test_create_server_reuse_port_two_servers_share_a_port(loop):
+    first, second = Echoes(loop), Echoes(loop)
+
+    async def main():
+        s1 = await loop.create_server(first, HOST, 0, reuse_port=True)
+        port = s1.sockets[0].getsockname()[1]
+        try:
+            s2 = await loop.create_server(second, HOST, port,
+                                          reuse_port=True)
+        except BaseException:
+            s1.close()
+            raise
+        try:
+            for server in (s1, s2):
+                [s] = server.sockets
+                assert s.getsockname() == (HOST, port)
+                assert s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            # The kernel spreads connections over the two listeners by a
+            # hash of the client's address and port: within 200 connections
+            # each gets some (all on one: a chance of 2**-199).
+            for _ in range(200):
+                assert await echo_once(loop, (HOST, port)) == b'ping'
+                if first.made and second.made:
+                    break
+            assert first.made and second.made
+        finally:
+            s1.close()
+            s2.close()
+        await first.all_lost()
+        await second.all_lost()
+
+    run(loop, main())
+
+
+@pytest.mark.skipif(not PY313, reason='keep_alive is new in 3.13')
+@pytest.mark.parametrize('keep_alive', [None, False, True])
+def test_create_server_keep_alive(loop, keep_alive):
+    # SO_KEEPALIVE is set on the listening socket; Linux copies it to the
+    # sockets accept() returns, which are what the transports own.
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_server(factory, HOST, 0,
+                                          keep_alive=keep_alive)
+        try:
+            [listening] = server.sockets
+            with socket.create_connection(listening.getsockname()):
+                await until(lambda: factory.made
+                            and factory.made[0].transport)
+                conn = factory.made[0].transport.get_extra_info('socket')
+                accepted = conn.getsockopt(socket.SOL_SOCKET,
+                                           socket.SO_KEEPALIVE)
+            listened = listening.getsockopt(socket.SOL_SOCKET,
+                                            socket.SO_KEEPALIVE)
+        finally:
+            server.close()
+        await factory.all_lost()
+        assert bool(listened) is bool(keep_alive)
+        assert bool(accepted) is bool(keep_alive)
+
+    run(loop, main())
+
+
+@pytest.mark.skipif(PY313, reason='3.13 has keep_alive')
+def test_create_server_keep_alive_is_unknown_before_313(loop):
+    async def main():
+        with pytest.raises(TypeError,
+                           match="unexpected keyword argument 'keep_alive'"):
+            await loop.create_server(asyncio.Protocol, HOST, 0,
+                                     keep_alive=True)
+
+    run(loop, main())
+
+
+class ListenSpy(socket.socket):
+    """A socket that remembers the arguments of its listen() calls."""
+
+    def listen(self, *args):
+        self.listened = getattr(self, 'listened', []) + [args]
+        super().listen(*args)
+
+
+@pytest.mark.parametrize('backlog', [None, 2, 7])
+def test_create_server_listens_with_backlog(loop, backlog):
+    kwargs = {} if backlog is None else {'backlog': backlog}
+
+    async def main():
+        sock = ListenSpy()
+        sock.bind((HOST, 0))
+        server = await loop.create_server(asyncio.Protocol, sock=sock,
+                                          **kwargs)
+        server.close()
+        assert sock.listened == [(100 if backlog is None else backlog,)]
+
+    run(loop, main())
+
+
+def test_more_pending_connections_than_backlog_are_all_accepted(loop):
+    # backlog is also how many connections the accept loop takes per
+    # readiness event: with 3 waiting and a backlog of 2 (Linux queues
+    # backlog + 1 handshakes), the third is taken on a later pass.
+    factory = Echoes(loop)
+    server = run(loop, loop.create_server(factory, HOST, 0, backlog=2))
+    address = server.sockets[0].getsockname()
+    clients = []
+    try:
+        for _ in range(3):      # the loop is not running: nothing accepted
+            c = socket.socket()
+            clients.append(c)
+            c.settimeout(5)
+            c.connect(address)
+            c.setblocking(False)
+
+        async def serve_all():
+            for i, c in enumerate(clients):
+                await loop.sock_sendall(c, b'%d' % i)
+                assert await loop.sock_recv(c, 10) == b'%d' % i
+            for c in clients:
+                c.close()
+            await factory.all_lost()
+
+        run(loop, serve_all())
+        assert len(factory.made) == 3
+    finally:
+        server.close()
+        for c in clients:
+            c.close()
+
+
+# -- create_server: start_serving=False, sock= -------------------------------
+
+def test_start_serving_false_then_start_serving(loop):
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_server(factory, HOST, 0,
+                                          start_serving=False)
+        try:
+            assert not server.is_serving()
+            address = server.sockets[0].getsockname()
+            # Bound but not listening yet: Server calls listen() when it
+            # starts serving.
+            with pytest.raises(ConnectionRefusedError):
+                await echo_once(loop, address)
+            await server.start_serving()
+            assert server.is_serving()
+            assert await echo_once(loop, address) == b'ping'
+            await server.start_serving()      # again: nothing changes
+            assert server.is_serving()
+            assert await echo_once(loop, address) == b'ping'
+        finally:
+            server.close()
+        await factory.all_lost()
+        assert len(factory.made) == 2
+
+    run(loop, main())
+
+
+def test_start_serving_false_then_serve_forever(loop):
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_server(factory, HOST, 0,
+                                          start_serving=False)
+        address = server.sockets[0].getsockname()
+        task = asyncio.ensure_future(server.serve_forever())
+        await asyncio.sleep(0)
+        try:
+            assert server.is_serving()
+            assert await echo_once(loop, address) == b'ping'
+        finally:
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not server.is_serving()
+        assert server.sockets == ()
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+@pytest.mark.parametrize('listening', [False, True])
+def test_create_server_on_a_given_socket(loop, listening):
+    factory = Echoes(loop)
+
+    async def main():
+        sock = socket.socket()
+        sock.bind((HOST, 0))
+        if listening:
+            sock.listen()
+        server = await loop.create_server(factory, sock=sock)
+        try:
+            [s] = server.sockets
+            assert s.fileno() == sock.fileno()
+            assert not sock.getblocking()
+            assert await echo_once(loop, sock.getsockname()) == b'ping'
+        finally:
+            server.close()
+        assert sock.fileno() == -1          # the server closed it
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+@pytest.mark.parametrize('family, type', [
+    (socket.AF_INET, socket.SOCK_DGRAM),
+    (socket.AF_UNIX, socket.SOCK_DGRAM),
+])
+def test_create_server_on_a_socket_that_is_not_a_stream(loop, family, type):
+    async def main():
+        with socket.socket(family, type) as sock:
+            with pytest.raises(ValueError) as caught:
+                await loop.create_server(asyncio.Protocol, sock=sock)
+            assert str(caught.value) == (
+                f'A Stream Socket was expected, got {sock!r}')
+            assert sock.fileno() != -1      # left open: the caller's
+
+    run(loop, main())
+
+
+# -- create_server: argument errors -------------------------------------------
+
+def _server_argument_errors():
+    # sock: True for a plain stream socket, 'ssl' for an SSLSocket.
+    at = {'host': HOST, 'port': 0}
+    both = 'host/port and sock can not be specified at the same time'
+    not_a_context = 'ssl argument must be an SSLContext or None'
+    cases = [
+        ('host and sock', {**at, 'sock': True}, ValueError, both),
+        ('port and sock', {'port': 0, 'sock': True}, ValueError, both),
+        ('neither', {}, ValueError,
+         'Neither host/port nor sock were specified'),
+        ('handshake timeout without ssl',
+         {**at, 'ssl_handshake_timeout': 1.0}, ValueError,
+         'ssl_handshake_timeout is only meaningful with ssl'),
+        ('ssl=True', {**at, 'ssl': True}, TypeError, not_a_context),
+        ('ssl=False', {**at, 'ssl': False}, TypeError, not_a_context),
+        ('an SSLSocket', {'sock': 'ssl'}, TypeError,
+         'Socket cannot be of type SSLSocket'),
+    ]
+    if sys.version_info >= (3, 11):
+        cases.append((
+            'shutdown timeout without ssl',
+            {**at, 'ssl_shutdown_timeout': 1.0}, ValueError,
+            'ssl_shutdown_timeout is only meaningful with ssl'))
+    return [pytest.param(*case[1:], id=case[0]) for case in cases]
+
+
+@pytest.mark.parametrize('kwargs, exc_type, message',
+                         _server_argument_errors())
+def test_create_server_argument_errors(loop, kwargs, exc_type, message):
+    kwargs = dict(kwargs)
+    with socket.socket() as plain:
+        if kwargs.get('sock') is True:
+            kwargs['sock'] = plain
+        elif kwargs.get('sock') == 'ssl':
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            kwargs['sock'] = context.wrap_socket(socket.socket(),
+                                                 server_hostname='x')
+        try:
+            with pytest.raises(exc_type) as caught:
+                run(loop, loop.create_server(asyncio.Protocol, **kwargs))
+        finally:
+            if kwargs.get('sock') not in (None, plain):
+                kwargs['sock'].close()
+    assert str(caught.value) == message
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 11),
+                    reason='ssl_shutdown_timeout is new in 3.11')
+def test_create_server_ssl_shutdown_timeout_is_unknown_on_310(loop):
+    with pytest.raises(TypeError,
+                       match="unexpected keyword argument "
+                             "'ssl_shutdown_timeout'"):
+        run(loop, loop.create_server(asyncio.Protocol, HOST, 0,
+                                     ssl_shutdown_timeout=1.0))
+
+
+@pytest.mark.parametrize('second', [{}, {'reuse_port': True}])
+def test_create_server_address_in_use(loop, second):
+    # asyncio's message names the address; the errno is the bind's.
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(OSError) as caught:
+                await loop.create_server(asyncio.Protocol, HOST, port,
+                                         **second)
+        finally:
+            server.close()
+        return caught.value, port
+
+    err, port = run(loop, main())
+    bind_error = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+    # 3.13 quotes the whole bind error ('[errno 98] address already in
+    # use'); before, its strerror only.
+    why = str(bind_error) if PY313 else bind_error.strerror
+    assert type(err) is OSError
+    assert err.errno == errno.EADDRINUSE
+    assert err.strerror == (f'error while attempting to bind on address '
+                            f'{(HOST, port)!r}: {why.lower()}')
+    assert err.__cause__ is None and err.__suppress_context__
+
+
+# -- the Server object -------------------------------------------------------
+
+def test_server_object(loop, loop_kind):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0,
+                                          start_serving=False)
+        assert isinstance(server, asyncio.AbstractServer)
+        if loop_kind == 'asyncio':
+            assert type(server) is asyncio.base_events.Server
+        assert server.get_loop() is loop
+        socks = server.sockets
+        assert type(socks) is tuple and len(socks) == 1
+        assert isinstance(socks[0], asyncio.trsock.TransportSocket)
+        assert socks[0].getsockname()[0] == HOST
+        assert repr(server) == f'<Server sockets={socks!r}>'
+        assert repr(server).startswith(
+            f'<Server sockets=(<asyncio.TransportSocket '
+            f'fd={socks[0].fileno()}, ')
+        assert not server.is_serving()
+        await server.start_serving()
+        assert server.is_serving()
+        server.close()
+        assert not server.is_serving()
+        assert server.sockets == ()
+        assert repr(server) == '<Server sockets=()>'
+        server.close()                      # again: nothing to do
+        await server.wait_closed()
+
+    run(loop, main())
+
+
+def test_close_stops_accepting(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        address = server.sockets[0].getsockname()
+        server.close()
+        with pytest.raises(ConnectionRefusedError):
+            await echo_once(loop, address)
+
+    run(loop, main())
+
+
+async def _one_connection(loop, factory):
+    """A server of `factory` with one client connected and its connection
+    made on the server's side: (server, client socket)."""
+    server = await loop.create_server(factory, HOST, 0)
+    client = socket.create_connection(server.sockets[0].getsockname(),
+                                      timeout=5)
+    client.setblocking(False)
+    await until(lambda: factory.made and factory.made[0].transport)
+    return server, client
+
+
+def test_wait_closed_after_close_with_a_connection(loop):
+    # 3.12+: wait_closed() waits for the server's connections to end.
+    # 3.10 and 3.11: once the server is closed it returns at once.
+    factory = Echoes(loop)
+
+    async def main():
+        server, client = await _one_connection(loop, factory)
+        with client:
+            server.close()
+            waiter = asyncio.ensure_future(server.wait_closed())
+            await passes()
+            assert waiter.done() is not WAIT_CLOSED_WAITS_FOR_CONNECTIONS
+        await factory.all_lost()       # the client's EOF closed it
+        await waiter
+
+    run(loop, main())
+
+
+def test_wait_closed_before_close_waits_for_connections(loop):
+    # Waiting before close() waits for both the close and the connections
+    # on every version (3.12.0 alone returned when no connection was open).
+    factory = Echoes(loop)
+
+    async def main():
+        server, client = await _one_connection(loop, factory)
+        with client:
+            waiter = asyncio.ensure_future(server.wait_closed())
+            await passes()
+            assert not waiter.done()
+            server.close()
+            await passes()
+            assert not waiter.done()
+        await factory.all_lost()
+        await waiter
+
+    run(loop, main())
+
+
+def test_wait_closed_before_close_without_connections(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        waiter = asyncio.ensure_future(server.wait_closed())
+        await passes()
+        if sys.version_info[:3] != (3, 12, 0):
+            assert not waiter.done()
+        server.close()
+        await waiter
+
+    run(loop, main())
+
+
+class Flood(Echo):
+    """Server side: writes FLOOD bytes at once, more than the socket
+    buffers of both ends hold: most of it waits in the transport."""
+
+    SIZE = 32 * 1024 * 1024
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        transport.write(b'x' * self.SIZE)
+
+
+async def _read_to_end(loop, sock):
+    """Bytes read until EOF (or a reset), and how the stream ended."""
+    n = 0
+    while True:
+        try:
+            chunk = await loop.sock_recv(sock, 1 << 20)
+        except ConnectionResetError:
+            return n, 'reset'
+        if not chunk:
+            return n, 'eof'
+        n += len(chunk)
+
+
+@pytest.mark.skipif(not PY313, reason='close_clients is new in 3.13')
+def test_close_clients_flushes_then_closes(loop):
+    factory = Echoes(loop, Flood)
+
+    async def main():
+        server, client = await _one_connection(loop, factory)
+        with client:
+            server.close()
+            server.close_clients()
+            assert factory.made[0].transport.is_closing()
+            assert await _read_to_end(loop, client) == (Flood.SIZE, 'eof')
+        await factory.all_lost()
+        await server.wait_closed()
+
+    run(loop, main())
+
+
+@pytest.mark.skipif(not PY313, reason='abort_clients is new in 3.13')
+def test_abort_clients_drops_what_is_buffered(loop):
+    factory = Echoes(loop, Flood)
+
+    async def main():
+        server, client = await _one_connection(loop, factory)
+        with client:
+            server.close()
+            server.abort_clients()
+            # connection_lost comes at once, not after a flush.
+            await factory.all_lost()
+            got, _ = await _read_to_end(loop, client)
+            assert got < Flood.SIZE
+        await server.wait_closed()
+
+    run(loop, main())
+
+
+@pytest.mark.skipif(PY313, reason='3.13 has close_clients/abort_clients')
+def test_no_close_clients_before_313(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        server.close()
+        assert not hasattr(server, 'close_clients')
+        assert not hasattr(server, 'abort_clients')
+
+    run(loop, main())
+
+
+def test_server_as_async_context_manager(loop):
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_server(factory, HOST, 0)
+        address = server.sockets[0].getsockname()
+        async with server as entered:
+            assert entered is server
+            assert server.is_serving()
+            assert await echo_once(loop, address) == b'ping'
+        assert not server.is_serving()
+        assert server.sockets == ()
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+def test_serve_forever_cancelled_closes_the_server(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        address = server.sockets[0].getsockname()
+        task = asyncio.ensure_future(server.serve_forever())
+        await passes()
+        assert not task.done() and server.is_serving()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not server.is_serving()
+        assert server.sockets == ()
+        with pytest.raises(ConnectionRefusedError):
+            await echo_once(loop, address)
+
+    run(loop, main())
+
+
+def test_serve_forever_on_a_closed_server(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        server.close()
+        with pytest.raises(RuntimeError) as caught:
+            await server.serve_forever()
+        assert str(caught.value) == f'server {server!r} is closed'
+        assert str(caught.value) == 'server <Server sockets=()> is closed'
+
+    run(loop, main())
+
+
+def test_serve_forever_twice(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        task = asyncio.ensure_future(server.serve_forever())
+        await passes()
+        try:
+            with pytest.raises(RuntimeError) as caught:
+                await server.serve_forever()
+            assert str(caught.value) == (
+                f'server {server!r} is already being awaited on '
+                f'serve_forever()')
+            assert server.is_serving()
+        finally:
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(loop, main())
+
+
+def test_close_cancels_serve_forever(loop):
+    async def main():
+        server = await loop.create_server(asyncio.Protocol, HOST, 0)
+        task = asyncio.ensure_future(server.serve_forever())
+        await passes()
+        server.close()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(loop, main())
+
+
+# -- create_unix_server ------------------------------------------------------
+
+@pytest.fixture
+def sock_path(tmp_path):
+    """A path for a Unix socket in a fresh directory (removed after)."""
+    return str(tmp_path / 's.sock')
+
+
+async def unix_echo_once(loop, path, data=b'ping'):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.setblocking(False)
+        await loop.sock_connect(s, path)
+        await loop.sock_sendall(s, data)
+        s.shutdown(socket.SHUT_WR)
+        got = b''
+        while chunk := await loop.sock_recv(s, 65536):
+            got += chunk
+        return got
+
+
+@pytest.mark.parametrize('as_path', [False, True], ids=['str', 'Path'])
+def test_create_unix_server_on_a_path(loop, sock_path, as_path):
+    factory = Echoes(loop)
+
+    async def main():
+        path = pathlib.Path(sock_path) if as_path else sock_path
+        server = await loop.create_unix_server(factory, path)
+        try:
+            [s] = server.sockets
+            assert s.family == socket.AF_UNIX
+            assert s.getsockname() == sock_path
+            assert stat.S_ISSOCK(os.stat(sock_path).st_mode)
+            assert await unix_echo_once(loop, sock_path) == b'ping'
+            # An unbound client: accept() names its peer ''.
+            assert factory.made[0].peername == ''
+            assert factory.made[0].sockname == sock_path
+        finally:
+            server.close()
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+def test_create_unix_server_replaces_a_stale_socket_file(loop, sock_path):
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(sock_path)
+    stale.close()                       # the file stays behind
+    assert stat.S_ISSOCK(os.stat(sock_path).st_mode)
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_unix_server(factory, sock_path)
+        try:
+            # (bind() on a path that exists fails: the file was removed.)
+            assert await unix_echo_once(loop, sock_path) == b'ping'
+        finally:
+            server.close()
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+def test_create_unix_server_on_a_regular_file(loop, sock_path):
+    # Only socket files are removed: binding over anything else fails.
+    with open(sock_path, 'w') as f:
+        f.write('not a socket')
+    with pytest.raises(OSError) as caught:
+        run(loop, loop.create_unix_server(asyncio.Protocol, sock_path))
+    assert type(caught.value) is OSError
+    assert caught.value.errno == errno.EADDRINUSE
+    assert caught.value.strerror == f'Address {sock_path!r} is already in use'
+    with open(sock_path) as f:
+        assert f.read() == 'not a socket'
+
+
+@pytest.mark.parametrize('kwargs', [{}, {'cleanup_socket': True},
+                                    {'cleanup_socket': False}])
+def test_create_unix_server_cleanup_socket(loop, sock_path, kwargs):
+    # 3.13 removes the socket file on close unless cleanup_socket=False;
+    # before, the file stays and cleanup_socket is unknown.
+    if not PY313 and kwargs:
+        with pytest.raises(TypeError,
+                           match="unexpected keyword argument "
+                                 "'cleanup_socket'"):
+            run(loop, loop.create_unix_server(asyncio.Protocol, sock_path,
+                                              **kwargs))
+        assert not os.path.exists(sock_path)
+        return
+
+    async def main():
+        server = await loop.create_unix_server(asyncio.Protocol, sock_path,
+                                               **kwargs)
+        assert os.path.exists(sock_path)
+        server.close()
+        await server.wait_closed()
+
+    run(loop, main())
+    removed = PY313 and kwargs.get('cleanup_socket', True)
+    assert os.path.exists(sock_path) is not removed
+
+
+@pytest.mark.skipif(not PY313, reason='3.13 removes the socket file')
+def test_create_unix_server_leaves_a_replaced_socket_file(loop, sock_path):
+    # The file is removed only if it is still the server's (same inode).
+    async def main():
+        server = await loop.create_unix_server(asyncio.Protocol, sock_path)
+        os.unlink(sock_path)
+        with socket.socket(socket.AF_UNIX) as other:
+            other.bind(sock_path)
+            server.close()
+            await server.wait_closed()
+            assert os.path.exists(sock_path)
+
+    run(loop, main())
+
+
+def test_create_unix_server_on_a_given_socket(loop, sock_path):
+    factory = Echoes(loop)
+
+    async def main():
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(sock_path)
+        server = await loop.create_unix_server(factory, sock=sock)
+        try:
+            assert server.sockets[0].fileno() == sock.fileno()
+            assert await unix_echo_once(loop, sock_path) == b'ping'
+        finally:
+            server.close()
+        assert sock.fileno() == -1
+        await factory.all_lost()
+
+    run(loop, main())
+
+
+def _unix_server_argument_errors():
+    # path: True for a path in the test's directory; sock: the (family,
+    # type) of a socket to make.
+    unix_stream = (socket.AF_UNIX, socket.SOCK_STREAM)
+    not_unix_stream = 'A UNIX Domain Stream Socket was expected, got {sock!r}'
+    return [
+        pytest.param({'path': True, 'sock': unix_stream},
+                     'path and sock can not be specified at the same time',
+                     id='path and sock'),
+        pytest.param({}, 'path was not specified, and no sock specified',
+                     id='neither'),
+        pytest.param({'sock': (socket.AF_INET, socket.SOCK_STREAM)},
+                     not_unix_stream, id='an inet socket'),
+        pytest.param({'sock': (socket.AF_UNIX, socket.SOCK_DGRAM)},
+                     not_unix_stream, id='a datagram socket'),
+        pytest.param({'path': True, 'ssl_handshake_timeout': 1.0},
+                     'ssl_handshake_timeout is only meaningful with ssl',
+                     id='handshake timeout without ssl'),
+    ]
+
+
+@pytest.mark.parametrize('kwargs, message', _unix_server_argument_errors())
+def test_create_unix_server_argument_errors(loop, sock_path, kwargs,
+                                            message):
+    kwargs = dict(kwargs)
+    if kwargs.get('path'):
+        kwargs['path'] = sock_path
+    sock = None
+    if 'sock' in kwargs:
+        sock = kwargs['sock'] = socket.socket(*kwargs['sock'])
+    try:
+        with pytest.raises(ValueError) as caught:
+            run(loop, loop.create_unix_server(asyncio.Protocol, **kwargs))
+        assert str(caught.value) == message.format(sock=sock)
+        assert not os.path.exists(sock_path)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def test_create_unix_server_ssl_must_be_a_context(loop, sock_path):
+    with pytest.raises(TypeError) as caught:
+        run(loop, loop.create_unix_server(asyncio.Protocol, sock_path,
+                                          ssl=True))
+    assert str(caught.value) == 'ssl argument must be an SSLContext or None'
+
+
+def test_create_unix_server_in_the_abstract_namespace(loop):
+    # A name starting with a NUL byte has no file: nothing to replace or
+    # remove; getsockname() gives it back as bytes.
+    name = f'\0loop-test-{os.getpid()}-{uuid.uuid4().hex}'
+    factory = Echoes(loop)
+
+    async def main():
+        server = await loop.create_unix_server(factory, name)
+        try:
+            assert server.sockets[0].getsockname() == name.encode()
+            assert await unix_echo_once(loop, name) == b'ping'
+        finally:
+            server.close()
+        await factory.all_lost()
+        with pytest.raises(ConnectionRefusedError):
+            await unix_echo_once(loop, name)
+
+    run(loop, main())
