@@ -158,7 +158,10 @@ async def endpoint(loop, protocol_factory=Recorder, **kwargs):
     try:
         yield transport, protocol
     finally:
-        transport.abort()
+        # (Not once lost: asyncio's abort() fails after a close() that
+        # had to wait for its buffer.)
+        if not protocol.lost.done():
+            transport.abort()
         await asyncio.wait_for(asyncio.shield(protocol.lost), TIMEOUT)
 
 
@@ -261,8 +264,6 @@ def test_remote_addr(loop, family):
 
 @FAMILIES
 def test_local_and_remote_addr(loop, family):
-    host = HOSTS[family]
-
     async def main():
         with plain_socket(family) as peer:
             local = closed_port(family)
@@ -275,7 +276,6 @@ def test_local_and_remote_addr(loop, family):
                 peer.sendto(b'hi', local)
                 await p.until(lambda: p.datagrams())
                 assert p.datagrams() == [(b'hi', peer.getsockname())]
-                assert local[0] == host
 
     run(loop, main())
 
@@ -594,7 +594,8 @@ def test_unix_paths(loop, unix_dir):
             assert pb.datagrams() == [(b'from a', a)]
             with pytest.raises(ValueError) as exc_info:
                 tb.sendto(b'x', b)
-            assert str(exc_info.value) == f'Invalid address: must be None or {a}'
+            assert str(exc_info.value) == (
+                f'Invalid address: must be None or {a}')
 
             ta.close()
             tb.close()
@@ -708,7 +709,8 @@ def test_transport_classes(loop, loop_kind):
         async with endpoint(loop, local_addr=('127.0.0.1', 0)) as (t, p):
             assert isinstance(t, asyncio.BaseTransport)
             # asyncio's selector transport derives from DatagramTransport
-            # since 3.12 (before, only from Transport); ours always does.
+            # since 3.12 (before, only from Transport); ours always does,
+            # as the documentation says a datagram transport is one.
             expected = PY312 or loop_kind == 'loop'
             assert isinstance(t, asyncio.DatagramTransport) == expected
             assert p.transport is t
@@ -759,7 +761,7 @@ def test_sendto_wrong_type(loop):
             async with endpoint(loop, remote_addr=peer.getsockname()) as (
                     t, p):
                 for data in ('str', '', None, 42, [1, 2],
-                             array.array('B', b'not a bytes-like type')):
+                             array.array('B', b'a buffer of another type')):
                     with pytest.raises(TypeError) as exc_info:
                         t.sendto(data)
                     assert str(exc_info.value) == (
@@ -1206,3 +1208,274 @@ def test_many_datagrams(loop):
                 assert st.get_write_buffer_size() == 0
 
     run(loop, main(), timeout=120)
+
+
+# -- buffering and flow control (AF_UNIX) -------------------------------------
+
+def asyncio_differs_if(condition, reason):
+    return pytest.mark.asyncio_differs(reason) if condition else (
+        lambda test: test)
+
+
+@contextlib.asynccontextmanager
+async def unix_pair(loop, directory, protocol_factory=Recorder):
+    """A connected AF_UNIX datagram endpoint whose send buffer fills at
+    once, and the plain (non-blocking) socket it sends to, which the test
+    reads when it wants the buffer to drain."""
+    path = os.path.join(directory, 'receiver')
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(path)
+        receiver.setblocking(False)
+        async with endpoint(loop, protocol_factory, remote_addr=path,
+                            family=socket.AF_UNIX) as (t, p):
+            t.get_extra_info('socket').setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            yield t, p, receiver
+
+
+def numbered(seq, size=1000):
+    """A datagram that says which it is, as a bytearray (reusable)."""
+    return bytearray(struct.pack('!I', seq) + bytes([seq % 251]) *
+                     (size - 4))
+
+
+def send_one(transport, sent):
+    """sendto() the next numbered datagram; its buffer is scribbled over
+    right after the call, as a caller reusing its buffer would (what the
+    transport buffered must be its own copy)."""
+    data = numbered(len(sent))
+    transport.sendto(data)
+    sent.append(bytes(data))
+    data[:] = b'\xff' * len(data)
+
+
+def fill(transport, sent, until):
+    """send_one() until until() is true."""
+    while not until():
+        assert len(sent) < 10_000, 'the send buffer never filled'
+        send_one(transport, sent)
+
+
+async def read_all(loop, receiver, count, received):
+    """Read datagrams with the loop until `received` holds `count`."""
+    while len(received) < count:
+        received.append(await loop.sock_recv(receiver, 65536))
+
+
+def drain(receiver):
+    """What is waiting on the (non-blocking) receiver, read at once."""
+    datagrams = []
+    while True:
+        try:
+            datagrams.append(receiver.recv(65536))
+        except BlockingIOError:
+            return datagrams
+
+
+def test_flow_control(loop, unix_dir):
+    high, low = 8 * 1024, 2 * 1024
+
+    async def main():
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            t.set_write_buffer_limits(high=high, low=low)
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size())
+            direct = len(sent) - 1     # sent before the first was buffered
+            assert direct > 0
+            assert p.names() == ['made']
+            sizes = [t.get_write_buffer_size()]
+            while 'pause' not in p.names():
+                send_one(t, sent)
+                sizes.append(t.get_write_buffer_size())
+            # Paused by the sendto() that took the buffer over the high
+            # mark, with that size, and only once.
+            assert p.calls[-1] == ('pause', sizes[-1])
+            assert sizes[-2] <= high < sizes[-1]
+            # Writing while paused is the protocol's choice: still
+            # buffered, no second pause.
+            for _ in range(3):
+                send_one(t, sent)
+            assert t.get_write_buffer_size() > sizes[-1]
+            assert p.names() == ['made', 'pause']
+
+            # The receiver reads: the transport sends what it buffered as
+            # room frees up, and resumes the protocol at the low mark.
+            received = []
+            await read_all(loop, receiver, len(sent), received)
+            await p.until(lambda: 'resume' in p.names())
+            assert p.names() == ['made', 'pause', 'resume']
+            assert p.calls[-1][1] <= low
+            # Every datagram, in order, as it was when sendto() was called.
+            assert received == sent
+            assert drain(receiver) == []
+
+    run(loop, main())
+
+
+@pytest.mark.loop_bug(
+    'counts 8 header bytes per buffered datagram on 3.12, where asyncio '
+    'counts the payload only (the 8 bytes came with 3.13)',
+    when=PY312 and not PY313)
+def test_buffered_datagrams_counted(loop, unix_dir):
+    async def main():
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size())
+            assert t.get_write_buffer_size() == len(sent[-1]) + HEADER
+            t.sendto(b'x' * 10)
+            sent.append(b'x' * 10)
+            assert t.get_write_buffer_size() == (
+                len(sent[-2]) + HEADER + 10 + HEADER)
+            if SENDS_EMPTY:
+                t.sendto(b'')
+                sent.append(b'')
+                assert t.get_write_buffer_size() == (
+                    len(sent[-3]) + 10 + 3 * HEADER)
+            received = []
+            await read_all(loop, receiver, len(sent), received)
+            assert received == sent
+            assert p.names() == ['made']    # under the high mark
+
+    run(loop, main())
+
+
+@asyncio_differs_if(
+    ASYNCIO_GH135444,
+    'asyncio 3.13.0-3.13.5 count 8 bytes per buffered datagram and never '
+    'take them back (gh-135444, fixed in 3.13.6); ours follows the fix')
+def test_write_buffer_size_back_to_zero(loop, unix_dir):
+    async def main():
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size() > 3000)
+            received = []
+            await read_all(loop, receiver, len(sent), received)
+            await asyncio.sleep(0)
+            assert received == sent
+            assert t.get_write_buffer_size() == 0
+            assert p.names() == ['made']
+
+    run(loop, main())
+
+
+def test_close_sends_buffered_datagrams_first(loop, unix_dir):
+    async def main():
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size() > 3000)
+            t.close()
+            assert t.is_closing()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert p.names() == ['made']    # waiting for the buffer
+            # Until the buffer is empty, a connected transport that is
+            # closing still takes datagrams (asyncio counts the connection
+            # lost only then), and sends them too.
+            t.sendto(b'after close')
+            sent.append(b'after close')
+            received = []
+            await read_all(loop, receiver, len(sent), received)
+            assert await p.lost is None
+            assert p.names() == ['made', 'lost']
+            assert received == sent
+            assert drain(receiver) == []
+
+    run(loop, main())
+
+
+def test_abort_drops_buffered_datagrams(loop, unix_dir):
+    async def main():
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size())
+            direct = len(sent) - 1     # sent before the first was buffered
+            fill(t, sent, until=lambda: t.get_write_buffer_size() > 3000)
+            t.abort()
+            assert t.is_closing()
+            assert await p.lost is None
+            assert p.names() == ['made', 'lost']
+            # What the kernel had stays; what the transport had is gone.
+            assert drain(receiver) == sent[:direct]
+            # asyncio (3.11+) leaves get_write_buffer_size() at what was
+            # buffered; nothing to check there.
+
+    run(loop, main())
+
+
+@pytest.mark.loop_bug(
+    "after a close() that waited for buffered datagrams, sendto() and "
+    "abort() report errors to the exception handler (and run "
+    "connection_lost's clean-up again); asyncio's raise AttributeError")
+def test_sendto_and_abort_after_buffered_close(loop, unix_dir):
+    # When close() had to wait for the buffer, asyncio calls
+    # connection_lost() without counting the connection as lost: a later
+    # sendto() on this connected transport is not dropped as after a plain
+    # close() but fails on the forgotten socket and loop (AttributeError
+    # out of sendto()), and so does abort().
+    async def main():
+        errors = []
+        loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size())
+            t.close()
+            await read_all(loop, receiver, len(sent), [])
+            assert await p.lost is None
+            with pytest.raises(AttributeError):
+                t.sendto(b'too late')
+            with pytest.raises(AttributeError):
+                t.abort()
+            await asyncio.sleep(0)
+            assert p.names() == ['made', 'lost']
+        assert errors == []
+
+    run(loop, main())
+
+
+def test_flow_control_callbacks_raising(loop, unix_dir):
+    class Raising(Recorder):
+        def pause_writing(self):
+            super().pause_writing()
+            raise ZeroDivisionError('pause')
+
+        def resume_writing(self):
+            super().resume_writing()
+            raise ZeroDivisionError('resume')
+
+    async def main():
+        errors = []
+        loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
+        async with unix_pair(loop, unix_dir, Raising) as (t, p, receiver):
+            t.set_write_buffer_limits(high=2000, low=1000)
+            sent = []
+            fill(t, sent, until=lambda: 'pause' in p.names())
+            received = []
+            await read_all(loop, receiver, len(sent), received)
+            await p.until(lambda: 'resume' in p.names())
+            assert received == sent
+            assert not t.is_closing()
+        assert [(ctx['message'], str(ctx['exception']), ctx['transport'],
+                 ctx['protocol']) for ctx in errors] == [
+            ('protocol.pause_writing() failed', 'pause', t, p),
+            ('protocol.resume_writing() failed', 'resume', t, p)]
+
+    run(loop, main())
+
+
+def test_set_write_buffer_limits_pauses_at_once(loop, unix_dir):
+    # Lowering the high mark under what is buffered pauses the protocol
+    # right away.
+    async def main():
+        async with unix_pair(loop, unix_dir) as (t, p, receiver):
+            sent = []
+            fill(t, sent, until=lambda: t.get_write_buffer_size() > 3000)
+            assert p.names() == ['made']
+            size = t.get_write_buffer_size()
+            t.set_write_buffer_limits(high=1000)
+            assert p.calls[-1] == ('pause', size)
+            received = []
+            await read_all(loop, receiver, len(sent), received)
+            await p.until(lambda: 'resume' in p.names())
+            assert received == sent
+
+    run(loop, main())
