@@ -902,10 +902,6 @@ def test_sendto_after_close_unconnected(loop):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    "sendto() on an unconnected transport after connection_lost reports "
-    "'Fatal write error on datagram transport' (an AttributeError) to the "
-    "exception handler and returns; asyncio's raises the AttributeError")
 def test_sendto_after_connection_lost_unconnected(loop):
     # asyncio's transport has forgotten its socket and its loop by then:
     # sendto() fails on the first and then on reporting that, so an
@@ -944,10 +940,6 @@ def test_sendto_without_addr_unconnected(loop, family):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    'pause_reading(), resume_reading() and is_reading() raise '
-    "NotImplementedError; asyncio's datagram transport has them since 3.11",
-    when=PY311)
 def test_pause_reading(loop):
     async def main():
         with plain_socket() as peer:
@@ -1312,10 +1304,6 @@ def test_flow_control(loop, unix_dir):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    'counts 8 header bytes per buffered datagram on 3.12, where asyncio '
-    'counts the payload only (the 8 bytes came with 3.13)',
-    when=PY312 and not PY313)
 def test_buffered_datagrams_counted(loop, unix_dir):
     async def main():
         async with unix_pair(loop, unix_dir) as (t, p, receiver):
@@ -1402,10 +1390,6 @@ def test_abort_drops_buffered_datagrams(loop, unix_dir):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    "after a close() that waited for buffered datagrams, sendto() and "
-    "abort() report errors to the exception handler (and run "
-    "connection_lost's clean-up again); asyncio's raise AttributeError")
 def test_sendto_and_abort_after_buffered_close(loop, unix_dir):
     # When close() had to wait for the buffer, asyncio calls
     # connection_lost() without counting the connection as lost: a later

@@ -1339,7 +1339,6 @@ def test_protocol_factory_raising_in_debug_mode(loop):
         "ZeroDivisionError('no protocol today')", ['exception', 'message'])]
 
 
-@pytest.mark.loop_bug('the error is reported without debug mode too')
 @pytest.mark.filterwarnings('ignore::ResourceWarning')
 def test_protocol_factory_raising(loop):
     # Without debug mode asyncio reports nothing: the connection is just
@@ -1390,8 +1389,6 @@ def test_connection_made_raising_leaves_the_connection_open(loop):
     run(loop, main())
 
 
-@pytest.mark.loop_bug("the handle in the message is the core's "
-                      "('Exception in callback StreamCore.connection_made()')")
 def test_connection_made_raising_is_reported_as_the_protocols(loop):
     factory = Echoes(loop, RaisesOnConnection)
     errors = []

@@ -147,6 +147,8 @@ cdef object sock_recv_now(int fd, Py_ssize_t nbytes):
     """recv() into a new bytes object; None when it would block."""
     if nbytes < 0:
         raise ValueError("negative buffersize in recv")
+    if nbytes == 0:
+        return b''      # socket.recv(0) does not wait either (recv() would)
     data = recv_bytes(fd, nbytes, nbytes >= LARGE_READ)
     if data is not None:
         return data
@@ -347,6 +349,10 @@ cdef class Listener(IOWatcher):
             raise
         except BaseException as exc:
             conn.close()
+            # asyncio reports a failed transport creation only in debug
+            # mode (it drops the connection silently otherwise).
+            if not self.loop._debug:
+                return 0
             context = {
                 'message': 'Error on transport creation for incoming '
                            'connection',

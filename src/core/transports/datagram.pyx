@@ -10,8 +10,8 @@
 # drop them silently.
 cdef bint SENDS_EMPTY_DATAGRAMS = sys.version_info >= (3, 13)
 
-# Bytes counted per buffered datagram beyond its payload (3.12+ accounting).
-cdef int DATAGRAM_HEADER_SIZE = 8 if sys.version_info >= (3, 12) else 0
+# Bytes counted per buffered datagram beyond its payload (3.13 accounting).
+cdef int DATAGRAM_HEADER_SIZE = 8 if sys.version_info >= (3, 13) else 0
 
 
 class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
@@ -39,6 +39,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         self._high_water = 64 * 1024
         self._low_water = 16 * 1024
         self._protocol_paused = False
+        self._paused = False
         loop._transports[self._sock_fd] = self
         loop.call_soon(self._protocol.connection_made, self)
         loop.call_soon(self._start_reading)
@@ -63,8 +64,29 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
             self._sock.close()
 
     def _start_reading(self):
-        if not self._closing:
+        if not self._closing and not self._paused:
             self._loop._add_reader(self._sock_fd, self._read_ready)
+
+    # Reading can be paused from 3.11 on, as on asyncio's transport (3.10's
+    # raise NotImplementedError: these are deleted below the class there).
+    def is_reading(self):
+        return not self._closing and not self._paused
+
+    def pause_reading(self):
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        self._loop._remove_reader(self._sock_fd)
+        if self._loop.get_debug():
+            base_events.logger.debug("%r pauses reading", self)
+
+    def resume_reading(self):
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._loop._add_reader(self._sock_fd, self._read_ready)
+        if self._loop.get_debug():
+            base_events.logger.debug("%r resumes reading", self)
 
     def get_extra_info(self, name, default=None):
         return self._extra.get(name, default)
@@ -230,5 +252,14 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         finally:
             (<Loop>self._loop)._poller.forget_fd(self._sock_fd)
             self._sock.close()
+            # Forgotten as asyncio forgets them: a later sendto() or abort()
+            # fails with AttributeError there, and must not reach the poller
+            # (the fd number may belong to another socket by then).
             self._sock = None
             self._protocol = None
+            self._loop = None
+
+
+if sys.version_info < (3, 11):
+    del (DatagramTransport.is_reading, DatagramTransport.pause_reading,
+         DatagramTransport.resume_reading)

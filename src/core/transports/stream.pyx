@@ -388,12 +388,6 @@ cdef class StreamCore(IOWatcher):
                 self.server = None
                 server_detach(server, transport)
 
-    def connection_made(self):
-        # Queued by the constructor: connection_made() first, then reading.
-        if self.protocol is None:
-            return
-        self.protocol.connection_made(self.transport)
-
     def begin_reading(self):
         if not self.closing and not self.paused:
             self.start_reading()
@@ -441,7 +435,9 @@ class SocketTransport(asyncio.Transport):
         loop._transports[core.fd] = self
         loop._connections += 1
         base_events._set_nodelay(sock)
-        loop.call_soon(core.connection_made)
+        # As asyncio: the protocol's own method is the handle (an error in it
+        # is reported under its name), then reading starts.
+        loop.call_soon(protocol.connection_made, self)
         loop.call_soon(core.begin_reading)
         if waiter is not None:
             loop.call_soon(futures._set_result_unless_cancelled, waiter, None)
