@@ -28,7 +28,7 @@ from socket import SHUT_WR as socket_SHUT_WR
 from weakref import WeakValueDictionary
 
 from asyncio import base_events, coroutines, events, format_helpers
-from asyncio import constants, futures, tasks, trsock
+from asyncio import constants, futures, tasks, transports, trsock
 from asyncio.futures import Future
 from asyncio.tasks import Task
 

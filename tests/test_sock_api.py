@@ -300,10 +300,6 @@ def test_sock_recv_data_then_eof_then_eof_again(loop, pair, nbytes):
     assert run(loop, main()) == (data, b'', b'')
 
 
-@pytest.mark.loop_bug(
-    "sock_recv(sock, 0) waits until data arrives; asyncio's returns b'' "
-    "at once (socket.recv(0) makes no syscall, and recv() of 0 bytes on "
-    "an empty non-blocking socket fails with EAGAIN)")
 def test_sock_recv_zero_bytes_returns_at_once(loop, pair):
     a, _ = pair
 

@@ -528,10 +528,6 @@ def writelines_type_error(index):
     return f'sequence item {index}: expected a bytes-like object, str found'
 
 
-@pytest.mark.loop_bug(
-    "writelines() with a str among two or more items raises TypeError "
-    "\"data argument must be a bytes-like object, not 'str'\" instead of "
-    "asyncio's message (join's on 3.10/3.11, memoryview's on 3.12+)")
 def test_writelines_refuses_str_items(loop, family):
     async def main():
         async with connected(family) as (client, server):
@@ -549,11 +545,6 @@ def test_writelines_refuses_str_items(loop, family):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    'write() of a non-contiguous memoryview raises BufferError out of '
-    "write(); asyncio's send() fails inside the transport: a fatal error "
-    "('Fatal write error on socket transport' to the exception handler, "
-    'the transport closed)')
 def test_write_of_a_non_contiguous_memoryview(loop, family):
     # asyncio hands the object to socket.send(), whose BufferError is
     # a fatal write error of the transport (not an OSError: it reaches the
@@ -575,10 +566,6 @@ def test_write_of_a_non_contiguous_memoryview(loop, family):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    "writelines() after write_eof() says 'Cannot call write() after "
-    "write_eof()'; asyncio 3.12+ says 'Cannot call writelines() after "
-    "write_eof()'", when=PY312)
 def test_write_after_write_eof(loop, family):
     lines_message = ('Cannot call writelines() after write_eof()' if PY312
                      else 'Cannot call write() after write_eof()')
@@ -701,10 +688,6 @@ def test_write_after_close_with_data_buffered_is_still_sent(loop, family):
     "asyncio's abort() raises AttributeError ('NoneType' object has no "
     "attribute 'call_soon'): the transport let go of its loop when the "
     'connection was lost, and a close() that drained never counted it lost')
-@pytest.mark.loop_bug(
-    'abort() after a close() that had to drain its buffer completed queues '
-    'call_connection_lost again, which fails into the exception handler '
-    "(AttributeError: 'NoneType' object has no attribute 'close')")
 def test_abort_after_a_draining_close_completed(loop, family):
     async def main():
         errors = collect_errors(loop)
@@ -1211,11 +1194,6 @@ def test_buffered_protocol_failures(loop, family, factory, message, exc_type,
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    'get_buffer() returning a read-only buffer: the fatal error is '
-    "BufferError('Object is not writable.'); asyncio's recv_into() raises "
-    "TypeError('recv_into() argument 1 must be read-write bytes-like "
-    "object, not bytes')")
 def test_buffered_protocol_read_only_buffer(loop, family):
     async def main():
         errors = collect_errors(loop)
@@ -1414,14 +1392,6 @@ def test_sendfile(loop, family, data_file):
     run(loop, main())
 
 
-FALLBACK_BUG = (
-    "loop.sendfile() falling back raises TypeError('transport should be "
-    "_FlowControlMixin instance'): asyncio's _SendfileFallbackProtocol "
-    'wants a transports._FlowControlMixin, and SocketTransport derives from '
-    'asyncio.Transport only')
-
-
-@pytest.mark.loop_bug(FALLBACK_BUG)
 def test_sendfile_fallback_on_a_file_without_fileno(loop, family):
     # io.BytesIO has no file descriptor: zero-copy is impossible, native
     # sendfile raises SendfileNotAvailableError and fallback=True writes
@@ -1450,7 +1420,6 @@ def test_sendfile_fallback_on_a_file_without_fileno(loop, family):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(FALLBACK_BUG)
 @(pytest.mark.asyncio_differs(
     "asyncio 3.12+ keeps the fallback's memoryview of its reused block in "
     'the write buffer when the kernel does not take it at once, so the '
@@ -1482,10 +1451,6 @@ def test_sendfile_fallback_with_back_pressure(loop, family):
     run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    "writelines() during sendfile says 'unable to write; sendfile is in "
-    "progress'; asyncio 3.12+ says 'unable to writelines; sendfile is in "
-    "progress'", when=PY312)
 def test_write_during_sendfile_is_refused(loop, family, tmp_path):
     content = os.urandom(16 * MiB)
     path = tmp_path / 'payload'
@@ -1520,10 +1485,6 @@ def test_write_during_sendfile_is_refused(loop, family, tmp_path):
         run(loop, main())
 
 
-@pytest.mark.loop_bug(
-    'abort() while sendfile waits for the write buffer to drain: the '
-    "sendfile never finishes; asyncio's connection_lost sets the waiter's "
-    "exception, ConnectionError('Connection is closed by peer')")
 def test_abort_while_sendfile_waits_for_the_buffer(loop, family, data_file):
     f, _ = data_file
 

@@ -177,17 +177,6 @@ TESTS = {
         'asserts that asyncio.EventLoop, passed as loop_factory, is the '
         "stdlib's SelectorEventLoop: a fact about the stdlib's own class",
 
-    # -- test_sendfile ---------------------------------------------------------
-    'test_sendfile.*.test_sendfile_force_fallback':
-        "forces the fallback by replacing the loop's private "
-        '_sendfile_native with BaseEventLoop._sendfile_native',
-    'test_sendfile.*.test_sendfile_force_unsupported_native':
-        "forces the fallback by replacing the loop's private "
-        '_sendfile_native with BaseEventLoop._sendfile_native',
-    'test_sendfile.*.test_sendfile_fallback_close_peer_in_the_middle_of_receiving':
-        "forces the fallback by replacing the loop's private "
-        '_sendfile_native with BaseEventLoop._sendfile_native',
-
     # -- test_sslproto ---------------------------------------------------------
     'test_sslproto.SslProtoHandshakeTests':
         'drives asyncio.sslproto.SSLProtocol (a private module) by hand '

@@ -27,6 +27,10 @@ cdef enum:
     # and shrink of a 256 KiB object.
     LARGE_READ = 16 * 1024
 
+# 3.12's writelines() is a method of its own (not write() of the joined
+# pieces): its errors name it.
+cdef bint WRITELINES_OF_ITS_OWN = sys.version_info >= (3, 12)
+
 # Small reads land here and are copied into a bytes object of the exact
 # size.  One buffer serves every loop of the process: it is only used with
 # the GIL held and never across a callback.
@@ -162,7 +166,10 @@ cdef class StreamCore(IOWatcher):
             return 0
         try:
             PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
-        except BaseException as exc:
+        except BaseException:
+            # The error asyncio's sock.recv_into(buf) gives.
+            exc = TypeError(f'recv_into() argument 1 must be read-write '
+                            f'bytes-like object, not {type(buf).__name__}')
             self.fatal_error(exc, 'Fatal read error on socket transport')
             return 0
         n = recv(self.fd, view.buf, view.len, 0)
@@ -227,7 +234,12 @@ cdef class StreamCore(IOWatcher):
         if len(self.write_buffer) == 0:
             # Nothing queued: send at once, queue only what the kernel
             # does not take.
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            try:
+                PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+            except BufferError as exc:
+                # Not contiguous: asyncio's sock.send(data) fails so too.
+                self.fatal_error(exc, 'Fatal write error on socket transport')
+                return 0
             n = send(self.fd, view.buf, view.len, 0)
             err = errno
             if n > 0:
@@ -256,14 +268,25 @@ cdef class StreamCore(IOWatcher):
         # One syscall for all the pieces: sendmsg() gathers them when the
         # buffer is empty; otherwise they join the buffer.
         cdef list pieces = list(list_of_data)
+        if WRITELINES_OF_ITS_OWN:
+            if self.eof_written:
+                raise RuntimeError('Cannot call writelines() after '
+                                   'write_eof()')
+            if self.empty_waiter is not None:
+                raise RuntimeError(
+                    'unable to writelines; sendfile is in progress')
+        for data in pieces:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                # Another buffer type goes through the join; anything else
+                # fails with asyncio's error: memoryview()'s on 3.12+, the
+                # join's before.
+                if WRITELINES_OF_ITS_OWN:
+                    memoryview(data)
+                return self.write(b''.join(pieces))
         if (len(self.write_buffer) or self.conn_lost or self.eof_written or
                 self.empty_waiter is not None or len(pieces) > MAX_IOV or
                 len(pieces) < 2):
             return self.write(b''.join(pieces))
-        for data in pieces:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f'data argument must be a bytes-like '
-                                f'object, not {type(data).__name__!r}')
         try:
             n = self.sock.sendmsg(pieces)
         except (BlockingIOError, InterruptedError):
@@ -309,6 +332,9 @@ cdef class StreamCore(IOWatcher):
             if self.empty_waiter is not None:
                 self.empty_waiter.set_result(None)
             if self.closing:
+                # Counted as lost, so that a later abort() is a no-op
+                # (asyncio's raises AttributeError there).
+                self.conn_lost += 1
                 self.call_connection_lost(None)
             elif self.eof_written:
                 self.sock.shutdown(socket_SHUT_WR)
@@ -383,6 +409,12 @@ cdef class StreamCore(IOWatcher):
             self.sock = None
             self.protocol = None
             self.transport = None
+            if (self.empty_waiter is not None and
+                    not self.empty_waiter.done()):
+                # A sendfile() waiting for the buffer to drain (asyncio's
+                # message).
+                self.empty_waiter.set_exception(
+                    ConnectionError('Connection is closed by peer'))
             server = self.server
             if server is not None:
                 self.server = None
@@ -408,8 +440,13 @@ cdef add_socket_extra(dict extra, sock):
             extra['peername'] = None
 
 
-class SocketTransport(asyncio.Transport):
-    """A stream socket transport (TCP or Unix) of loop.EventLoop."""
+class SocketTransport(transports._FlowControlMixin):
+    """A stream socket transport (TCP or Unix) of loop.EventLoop.
+
+    A _FlowControlMixin (an asyncio.Transport) as asyncio's own: its
+    sendfile fallback requires one.  The mixin's slots stay unused: the
+    state is the core's, and the properties below shadow them.
+    """
 
     __slots__ = ('_core', '__weakref__')
 
