@@ -7,7 +7,8 @@ cdef class Loop:
         Wakeup _wakeup
         bint _polling
         bint _stopping
-        bint _closed
+        # Readable as on asyncio's loops (some libraries look at it).
+        readonly bint _closed
         readonly bint _debug
         readonly double _clock_resolution
         public double slow_callback_duration
@@ -49,13 +50,16 @@ cdef class Loop:
     cdef int _run_once(self) except -1
     cdef int _dispatch_io(self, int nevents) except -1
     cdef int _collect_due_timers(self) except -1
-    cdef int _run_ready(self) except -1
+    cdef int _run_ready(self, Py_ssize_t n) except -1
+    cdef double _run_handle(self, Handle handle,
+                            double traced_until) except? -1
     cdef int _run_handle_debug(self, Handle handle) except -1
     cdef int _add_fd_handle(self, object fileobj, Handle handle,
                             bint writer) except -1
     cdef bint _remove_fd_handle(self, object fileobj, bint writer) except -1
     cdef FdWatcher _find_watcher(self, object fileobj)
     cdef int _queue_io_handle(self, FdWatcher w, bint writer) except -1
+    cdef int _queue_io_handles(self, int nevents) except -1
     cdef int _call_io(self, IOWatcher io, bint writable) except -1
     cdef int _traced_io(self, IOWatcher watcher, bint writable) except -1
     cdef int _watch(self, int fd, object fileobj, IOWatcher watcher,

@@ -1,5 +1,10 @@
 # The event loop core: scheduling, the heartbeat and fd interest.  Only
-# _run_ready() runs callbacks; everything else only queues them.
+# _run_ready() and the I/O dispatch run callbacks; everything else only
+# queues them.
+
+# The keywords asyncio's create_task() takes (context= since 3.11).
+cdef frozenset CREATE_TASK_KEYWORDS = frozenset(
+    ('name', 'context') if sys.version_info >= (3, 11) else ('name',))
 
 
 cdef inline int millis_until(double delay) noexcept:
@@ -212,6 +217,11 @@ cdef class Loop:
         if self._task_factory is not None:
             # Task factories get the interpreter's exact calling convention.
             return stdlib_create_task(self, coro, **kwargs)
+        for key in kwargs:
+            # Task() takes more (eager_start on 3.12+); create_task() not.
+            if key not in CREATE_TASK_KEYWORDS:
+                raise TypeError(f'BaseEventLoop.create_task() got an '
+                                f'unexpected keyword argument {key!r}')
         # (asyncio trims its own frame off a debug task's traceback; this
         # Cython method has none, so the traceback already ends right.)
         return Task(coro, loop=self, **kwargs)
@@ -291,6 +301,7 @@ cdef class Loop:
     cdef int _run_once(self) except -1:
         cdef int timeout_ms = -1
         cdef double t0
+        cdef Py_ssize_t ready_before, timers_due
         self._iterations += 1
         self._timers.compact_if_worth_it()
         if self._ready.size or self._stopping:
@@ -304,56 +315,94 @@ cdef class Loop:
             self._time_polling += self._now() - t0
         else:
             self._poller.wait(0, &self._polling)
-        self._dispatch_io(self._poller.nevents)
+        # One pass in asyncio's order: the callbacks that were ready, then
+        # the I/O callbacks of this poll, then the due timers.  add_reader
+        # handles are queued as asyncio queues them; internal watchers are
+        # called between the ready callbacks and the timers: what they
+        # schedule runs in the next pass, as if they had been queued.
+        self._queue_io_handles(self._poller.nevents)
+        ready_before = self._ready.size
         if self._timers.size:
             self._collect_due_timers()
-        self._run_ready()
+        timers_due = self._ready.size - ready_before
+        self._run_ready(ready_before)
+        self._dispatch_io(self._poller.nevents)
+        self._run_ready(timers_due)
+        return 0
+
+    cdef int _queue_io_handles(self, int nevents) except -1:
+        """Queue the add_reader/add_writer handles of this poll's events;
+        leave in the event array only what internal watchers must see."""
+        cdef int i
+        cdef uint32_t events
+        cdef FdWatcher w
+        for i in range(nevents):
+            if self._poller.is_internal(i):
+                self._wakeup.drain()
+                self._poller.events[i].events = 0
+                continue
+            w = self._poller.watcher_of_event(i)
+            if w is None:
+                self._poller.events[i].events = 0
+                continue
+            events = self._poller.events[i].events
+            if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) and
+                    w.io_reader is None and w.reader is not None):
+                self._queue_io_handle(w, False)
+            if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR) and
+                    w.io_writer is None and w.writer is not None):
+                self._queue_io_handle(w, True)
         return 0
 
     cdef int _dispatch_io(self, int nevents) except -1:
+        """Call the internal watchers of this poll's events (after the
+        callbacks that were ready, which may have changed them)."""
         cdef int i
         cdef uint32_t events
         cdef FdWatcher w
         cdef IOWatcher io
         for i in range(nevents):
-            if self._poller.is_internal(i):
-                self._wakeup.drain()
+            events = self._poller.events[i].events
+            if not events:
                 continue
-            w = self._poller.watcher_of_event(i)
+            # The registration polled, if still there: a callback may have
+            # closed the fd meanwhile (no stranger: nothing to drop).
+            w = self._poller.still_watched(i)
             if w is None:
                 continue
-            # Mask by the *current* interest: an earlier event of this batch
-            # may have led to a remove_reader() (the callbacks of this batch
-            # have not run yet, but internal code may have).
-            events = self._poller.events[i].events
+            # Mask by the *current* interest (pause_reading() in a callback
+            # of this pass stops its read, as it cancels asyncio's handle).
             # Watchers are held in locals while they run: a watcher may
             # unregister itself, dropping the poller's reference.
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
                 io = w.io_reader
                 if io is not None:
                     self._call_io(io, False)
-                elif w.reader is not None:
-                    self._queue_io_handle(w, False)
             # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
                 io = w.io_writer
                 if io is not None:
                     self._call_io(io, True)
-                elif w.writer is not None:
-                    self._queue_io_handle(w, True)
         return 0
 
     cdef int _call_io(self, IOWatcher io, bint writable) except -1:
         # An error escaping an internal watcher (an accept that fails with
         # an unexpected errno) goes to the exception handler, as it does
         # from asyncio's handle-based callbacks: the loop keeps running.
+        cdef object context = io.write_context if writable else io.read_context
         try:
-            if self._tracer is not None:
-                self._traced_io(io, writable)
-            elif writable:
-                io.on_writable()
-            else:
-                io.on_readable()
+            if context is not None:
+                PyContext_Enter(context)
+            try:
+                if self._tracer is not None:
+                    self._traced_io(io, writable)
+                elif writable:
+                    io.on_writable()
+                else:
+                    io.on_readable()
+            finally:
+                if context is not None:
+                    PyContext_Exit(context)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
@@ -403,15 +452,13 @@ cdef class Loop:
             self._ready.push(handle)
         return 0
 
-    cdef int _run_ready(self) except -1:
-        """Run the callbacks that are ready now, not those they schedule."""
+    cdef int _run_ready(self, Py_ssize_t n) except -1:
+        """Run the first n callbacks of the ready queue."""
         # Callbacks queued meanwhile wait for the next pass.  If one raises
         # KeyboardInterrupt or SystemExit, those that did not run stay at
         # the front of the queue, ahead of the ones queued since, as in
         # asyncio.
-        cdef Py_ssize_t n = self._ready.size
         cdef Handle handle
-        cdef LagTracer tracer
         cdef double traced_until = 0
         while n:
             n -= 1
@@ -420,23 +467,31 @@ cdef class Loop:
                 gc_show(handle)
                 continue
             self._callbacks_run += 1
-            if self._tracer is not None:
-                # A local reference: the callback may switch tracing off.
-                tracer = self._tracer
-                if traced_until == 0:
-                    traced_until = self._now()
-                traced_until = tracer.run(handle, traced_until)
-            elif self._debug:
-                self._run_handle_debug(handle)
-            else:
-                handle._run()
-            # Held elsewhere too (a repeating fd handle, a caller keeping
-            # it): release and show it.  Otherwise it is freed as it is
-            # when `handle` moves on.
-            if Py_REFCNT(handle) > 1:
-                handle._release()
-                gc_show(handle)
+            traced_until = self._run_handle(handle, traced_until)
         return 0
+
+    cdef double _run_handle(self, Handle handle,
+                            double traced_until) except? -1:
+        """Run one handle; with lag tracing on, returns the time it ended
+        (the next handle's start: traced_until, 0 when not known)."""
+        cdef LagTracer tracer
+        if self._tracer is not None:
+            # A local reference: the callback may switch tracing off.
+            tracer = self._tracer
+            if traced_until == 0:
+                traced_until = self._now()
+            traced_until = tracer.run(handle, traced_until)
+        elif self._debug:
+            self._run_handle_debug(handle)
+        else:
+            handle._run()
+        # Held elsewhere too (a repeating fd handle, a caller keeping it):
+        # release and show it.  Otherwise it is freed as it is when
+        # `handle` moves on.
+        if Py_REFCNT(handle) > 1:
+            handle._release()
+            gc_show(handle)
+        return traced_until
 
     cdef int _run_handle_debug(self, Handle handle) except -1:
         cdef double t0, dt

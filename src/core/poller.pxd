@@ -1,6 +1,14 @@
 cdef class IOWatcher:
     """Base of what the poller calls directly on readiness (transports,
     sock_* waiters): no Handle, no trip through the ready queue."""
+    cdef:
+        # The contextvars.Context on_readable/on_writable run in: asyncio
+        # runs a reader or writer callback in a copy of the context current
+        # at its add_reader/add_writer call.  None: the loop's own (watchers
+        # that run no user code).
+        object read_context
+        object write_context
+
     cdef int on_readable(self) except -1
     cdef int on_writable(self) except -1
 
@@ -58,6 +66,7 @@ cdef class EpollPoller:
     cdef int flush(self) except -1
     cdef int wait(self, int timeout_ms, bint *polling) except -1
     cdef FdWatcher watcher_of_event(self, int i)
+    cdef FdWatcher still_watched(self, int i)
     cdef void forget(self, FdWatcher w)
     cdef int rebuild(self) except -1
     cdef void close(self)

@@ -290,6 +290,15 @@ cdef class EpollPoller:
         self.nevents = n
         return n
 
+    cdef FdWatcher still_watched(self, int i):
+        """The watcher of event i if its registration is still the one
+        polled, else None (closed, or its fd number reused, since)."""
+        cdef uint64_t tag = self.events[i].data.u64
+        cdef FdWatcher w = self.lookup(<int>(tag & 0xffffffffu))
+        if w is not None and w.generation == <uint32_t>(tag >> 32):
+            return w
+        return None
+
     cdef FdWatcher watcher_of_event(self, int i):
         """The watcher that owns event i, or None for a stranger's event."""
         cdef uint64_t tag = self.events[i].data.u64

@@ -341,6 +341,10 @@ cdef class Listener(IOWatcher):
             self.loop.create_task(self.loop._accept_connection2(*args))
             return 0
         protocol = None
+        # Each connection is made in a copy of the listener's context, as
+        # asyncio makes it in a task of its own.
+        conn_context = PyContext_CopyCurrent()
+        PyContext_Enter(conn_context)
         try:
             protocol = self.protocol_factory()
             SocketTransport(self.loop, conn, protocol, None, extra,
@@ -361,6 +365,8 @@ cdef class Listener(IOWatcher):
             if protocol is not None:
                 context['protocol'] = protocol
             self.loop.call_exception_handler(context)
+        finally:
+            PyContext_Exit(conn_context)
         return 0
 
 
@@ -377,6 +383,8 @@ def _start_serving(Loop self, protocol_factory, sock, sslcontext=None,
     listener.backlog = backlog
     listener.ssl_handshake_timeout = ssl_handshake_timeout
     listener.ssl_shutdown_timeout = ssl_shutdown_timeout
+    # Accepting runs in a copy of this context (asyncio's add_reader).
+    listener.read_context = PyContext_CopyCurrent()
     self._watch(listener.fd, sock, listener, False)
 
 

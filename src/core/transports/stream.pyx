@@ -112,6 +112,9 @@ cdef class StreamCore(IOWatcher):
     # -- reading -----------------------------------------------------------
 
     cdef int start_reading(self) except -1:
+        # Protocol calls from reads run where asyncio's _add_reader() would
+        # have run them: in a copy of the context current now.
+        self.read_context = PyContext_CopyCurrent()
         self.loop._watch(self.fd, self.sock, self, False)
         return 0
 
@@ -258,6 +261,9 @@ cdef class StreamCore(IOWatcher):
                 self.write_buffer.extend((<char *>view.buf)[n:view.len])
             finally:
                 PyBuffer_Release(&view)
+            # resume_writing() and the rest of the writing run in a copy of
+            # this write's context, as from asyncio's _add_writer().
+            self.write_context = PyContext_CopyCurrent()
             self.loop._watch(self.fd, self.sock, self, True)
         else:
             self.write_buffer.extend(data)
@@ -303,6 +309,7 @@ cdef class StreamCore(IOWatcher):
         if sent >= len(data):
             return 0
         self.write_buffer.extend(memoryview(data)[sent:])
+        self.write_context = PyContext_CopyCurrent()
         self.loop._watch(self.fd, self.sock, self, True)
         self.maybe_pause_protocol()
         return 0
@@ -448,7 +455,9 @@ class SocketTransport(transports._FlowControlMixin):
     state is the core's, and the properties below shadow them.
     """
 
-    __slots__ = ('_core', '__weakref__')
+    # __dict__: asyncio's transports take attributes (mock.patch.object on
+    # a transport's method is common in tests); made only when used.
+    __slots__ = ('_core', '__dict__', '__weakref__')
 
     # What asyncio's loop methods check before using a transport.
     _start_tls_compatible = True
@@ -601,6 +610,10 @@ class SocketTransport(transports._FlowControlMixin):
     @property
     def _protocol(self):
         return (<StreamCore>self._core).protocol
+
+    @property
+    def _closing(self):
+        return (<StreamCore>self._core).closing
 
     # 3.10's sslproto reads these two of its raw transport.
 

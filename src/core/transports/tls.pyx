@@ -888,7 +888,7 @@ cdef TLSCore core_of(transport, str attribute):
 class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
     """The transport of a TLS connection's application protocol."""
 
-    __slots__ = ('_core', '_ssl_protocol', '__weakref__')
+    __slots__ = ('_core', '_ssl_protocol', '__dict__', '__weakref__')
 
     _start_tls_compatible = True
     _sendfile_compatible = constants._SendfileMode.FALLBACK
