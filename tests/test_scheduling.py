@@ -641,3 +641,71 @@ def test_current_task_and_all_tasks(loop):
     assert me is task
     assert tasks == {task, other}
     assert asyncio.all_tasks(loop) == set()
+
+
+# -- a replaced time(): asyncio schedules by self.time() ----------------------
+
+def test_timers_follow_a_subclass_time(loop_factory):
+    # Virtual clocks of test frameworks subclass the loop (or patch time):
+    # deadlines and due timers go by it.
+    sample = loop_factory()
+    sample.close()
+
+    class Ahead(type(sample)):
+        def time(self):
+            return super().time() + 1000.0
+
+    lp = Ahead()
+    try:
+        fired = []
+        handle = lp.call_later(5, fired.append, 'later')
+        assert handle.when() - lp.time() == pytest.approx(5, abs=1)
+        lp.call_at(lp.time() - 1, fired.append, 'due by the virtual clock')
+        run_briefly(lp)
+        assert fired == ['due by the virtual clock']
+        handle.cancel()
+    finally:
+        lp.close()
+
+
+def test_timers_follow_a_patched_time(loop):
+    import unittest.mock
+    now = loop.time()
+    fired = []
+
+    async def main():
+        with unittest.mock.patch.object(loop, 'time') as time:
+            time.return_value = now + 1000.0
+            later = loop.call_later(5, fired.append, 'later')
+            assert later.when() == now + 1005.0
+            loop.call_at(now + 999.0, fired.append, 'due')
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert fired == ['due']
+            time.return_value = now + 1006.0    # the loop is not waiting
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert fired == ['due', 'later']
+        # Unpatched: back to the real clock.
+        assert abs(loop.time() - now) < 100
+        early = loop.call_later(0, fired.append, 'after the patch')
+        assert early.when() - now < 100
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    assert fired == ['due', 'later', 'after the patch']
+
+
+def test_call_at_keeps_an_int_deadline(loop):
+    # asyncio keeps the object call_at() was given (aiohttp rounds its
+    # timeouts up to whole seconds and relies on it).
+    when = int(loop.time()) + 100
+    handle = loop.call_at(when, lambda: None)
+    assert handle.when() == when and type(handle.when()) is int
+    assert handle._when == when and type(handle._when) is int
+    assert f'when={when}' in repr(handle)
+    later = loop.call_later(100, lambda: None)
+    assert type(later.when()) is float
+    handle.cancel()
+    later.cancel()

@@ -22,7 +22,10 @@ cdef class Handle:
 
 cdef class TimerHandle(Handle):
     cdef:
-        readonly double _when
+        # The deadline; `_when`/when() give it back as an int when call_at
+        # was given one (asyncio keeps the object it was given).
+        double _deadline
+        bint _when_is_int
         # True while the handle sits in the loop's timer heap.
         readonly bint _scheduled
 

@@ -137,31 +137,37 @@ cdef class TimerHandle(Handle):
     def when(self):
         return self._when
 
+    @property
+    def _when(self):
+        if self._when_is_int:
+            return int(self._deadline)
+        return self._deadline
+
     def cancel(self):
         if not self._cancelled:
             self._loop._timer_cancelled(self)
         Handle.cancel(self)
 
     def __hash__(self):
-        return hash(self._when)
+        return hash(self._deadline)
 
     def __richcmp__(TimerHandle self, other, int op):
         if not isinstance(other, TimerHandle):
             return NotImplemented
         cdef TimerHandle o = <TimerHandle>other
         if op == 2 or op == 3:      # == and !=
-            same = (self._when == o._when and
+            same = (self._deadline == o._deadline and
                     self._callback == o._callback and
                     self._args == o._args and
                     self._cancelled == o._cancelled)
             return same if op == 2 else not same
         if op == 0:
-            return self._when < o._when
+            return self._deadline < o._deadline
         if op == 1:
-            return self._when < o._when or self == o
+            return self._deadline < o._deadline or self == o
         if op == 4:
-            return self._when > o._when
-        return self._when > o._when or self == o
+            return self._deadline > o._deadline
+        return self._deadline > o._deadline or self == o
 
 
 cdef Handle new_handle(Loop loop, object callback, tuple args, object context):
@@ -171,7 +177,7 @@ cdef Handle new_handle(Loop loop, object callback, tuple args, object context):
 cdef TimerHandle new_timer_handle(Loop loop, double when, object callback,
                                   tuple args, object context):
     cdef TimerHandle h = TimerHandle.__new__(TimerHandle)
-    h._when = when
+    h._deadline = when
     init_handle(h, loop, callback, args, context)
     return h
 

@@ -9,6 +9,8 @@ cdef class Loop:
         bint _stopping
         # Readable as on asyncio's loops (some libraries look at it).
         readonly bint _closed
+        # time() is overridden or patched: scheduling calls it (_clock).
+        bint _time_replaced
         readonly bint _debug
         readonly double _clock_resolution
         public double slow_callback_duration
@@ -37,6 +39,7 @@ cdef class Loop:
         public Py_ssize_t _connections
 
     cdef inline double _now(self) noexcept
+    cdef double _clock(self) except? -1.0
     cdef inline int _raise_if_closed(self) except -1
     cdef int _validate_thread(self) except -1
     cdef int _validate_callback(self, object callback, str method) except -1

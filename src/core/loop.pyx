@@ -76,6 +76,20 @@ cdef class Loop:
     def time(self):
         return self._now()
 
+    cdef double _clock(self) except? -1.0:
+        """The time scheduling goes by: time() when a subclass or a patch
+        replaced it (asyncio schedules by self.time(); virtual clocks in
+        tests rely on it), else the monotonic clock, without a call."""
+        if self._time_replaced:
+            return self.time()
+        return self._now()
+
+    def _notice_time_source(self):
+        """Look again whether time() is replaced (EventLoop calls it when
+        the attribute `time` is set or deleted on the instance)."""
+        self._time_replaced = (type(self).time is not Loop.time or
+                               'time' in getattr(self, '__dict__', ()))
+
     cdef inline double _now(self) noexcept:
         cdef timespec ts
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -154,7 +168,7 @@ cdef class Loop:
             raise TypeError('delay must not be None')
         # asyncio's call_later calls call_at(): the same checks and errors,
         # without a second Python-level call.
-        return self._checked_call_at(self._now() + delay, callback, args,
+        return self._checked_call_at(self._clock() + delay, callback, args,
                                      context)
 
     def call_at(self, when, callback, *args, context=None):
@@ -164,11 +178,14 @@ cdef class Loop:
 
     cdef TimerHandle _checked_call_at(self, object when, object callback,
                                       tuple args, object context):
+        cdef TimerHandle handle
         self._raise_if_closed()
         if self._debug:
             self._validate_thread()
             self._validate_callback(callback, 'call_at')
-        return self._call_at(when, callback, args, context)
+        handle = self._call_at(when, callback, args, context)
+        handle._when_is_int = type(when) is int
+        return handle
 
     cdef Handle _call_soon(self, object callback, tuple args, object context):
         cdef Handle handle = new_handle(self, callback, args, context)
@@ -307,7 +324,7 @@ cdef class Loop:
         if self._ready.size or self._stopping:
             timeout_ms = 0
         elif self._timers.size:
-            timeout_ms = millis_until(self._timers.earliest() - self._now())
+            timeout_ms = millis_until(self._timers.earliest() - self._clock())
         if timeout_ms:
             # Time spent blocked, for stats(): only waits that may block.
             t0 = self._now()
@@ -438,7 +455,7 @@ cdef class Loop:
         # A timer is due when its deadline is before now plus the clock's
         # resolution (asyncio's rule); timers scheduled by the callbacks
         # below wait for the next pass.
-        cdef double end = self._now() + self._clock_resolution
+        cdef double end = self._clock() + self._clock_resolution
         cdef TimerHandle handle
         while self._timers.size and self._timers.earliest() < end:
             handle = self._timers.pop()
@@ -448,7 +465,7 @@ cdef class Loop:
                 continue
             self._timers_fired += 1
             # A timer's lag runs from its deadline.
-            handle._queued_at = handle._when
+            handle._queued_at = handle._deadline
             self._ready.push(handle)
         return 0
 

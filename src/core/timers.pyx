@@ -35,7 +35,7 @@ cdef class TimerHeap:
                 raise MemoryError()
             self.entries = grown
             self.capacity *= 2
-        entry.when = handle._when
+        entry.when = handle._deadline
         entry.seq = self.next_seq
         entry.handle = <PyObject *>handle
         self.next_seq += 1

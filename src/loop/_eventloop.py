@@ -122,6 +122,7 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
     """An asyncio event loop on epoll, for Linux."""
 
     def __init__(self) -> None:
+        self._notice_time_source()
         self._default_executor: Executor | None = None
         self._executor_shutdown_called = False
         self._asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]] = (
@@ -258,6 +259,18 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
                                     server=server)
         # Set by the constructor (None only after the connection is lost).
         return cast('asyncio.Transport', ssl_protocol._app_transport)
+
+    # mock.patch.object(loop, 'time') and friends: scheduling follows a
+    # replaced time() as asyncio's does.
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == 'time':
+            self._notice_time_source()
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        if name == 'time':
+            self._notice_time_source()
 
     def __repr__(self) -> str:
         return (f'<{type(self).__name__} running={self.is_running()} '
