@@ -54,8 +54,6 @@ cdef class Loop:
     cdef int _dispatch_io(self, int nevents) except -1
     cdef int _collect_due_timers(self) except -1
     cdef int _run_ready(self, Py_ssize_t n) except -1
-    cdef double _run_handle(self, Handle handle,
-                            double traced_until) except? -1
     cdef int _run_handle_debug(self, Handle handle) except -1
     cdef int _add_fd_handle(self, object fileobj, Handle handle,
                             bint writer) except -1

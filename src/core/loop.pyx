@@ -476,6 +476,7 @@ cdef class Loop:
         # the front of the queue, ahead of the ones queued since, as in
         # asyncio.
         cdef Handle handle
+        cdef LagTracer tracer
         cdef double traced_until = 0
         while n:
             n -= 1
@@ -484,31 +485,23 @@ cdef class Loop:
                 gc_show(handle)
                 continue
             self._callbacks_run += 1
-            traced_until = self._run_handle(handle, traced_until)
+            if self._tracer is not None:
+                # A local reference: the callback may switch tracing off.
+                tracer = self._tracer
+                if traced_until == 0:
+                    traced_until = self._now()
+                traced_until = tracer.run(handle, traced_until)
+            elif self._debug:
+                self._run_handle_debug(handle)
+            else:
+                handle._run()
+            # Held elsewhere too (a repeating fd handle, a caller keeping
+            # it): release and show it.  Otherwise it is freed as it is
+            # when `handle` moves on.
+            if Py_REFCNT(handle) > 1:
+                handle._release()
+                gc_show(handle)
         return 0
-
-    cdef double _run_handle(self, Handle handle,
-                            double traced_until) except? -1:
-        """Run one handle; with lag tracing on, returns the time it ended
-        (the next handle's start: traced_until, 0 when not known)."""
-        cdef LagTracer tracer
-        if self._tracer is not None:
-            # A local reference: the callback may switch tracing off.
-            tracer = self._tracer
-            if traced_until == 0:
-                traced_until = self._now()
-            traced_until = tracer.run(handle, traced_until)
-        elif self._debug:
-            self._run_handle_debug(handle)
-        else:
-            handle._run()
-        # Held elsewhere too (a repeating fd handle, a caller keeping it):
-        # release and show it.  Otherwise it is freed as it is when
-        # `handle` moves on.
-        if Py_REFCNT(handle) > 1:
-            handle._release()
-            gc_show(handle)
-        return traced_until
 
     cdef int _run_handle_debug(self, Handle handle) except -1:
         cdef double t0, dt

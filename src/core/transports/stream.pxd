@@ -25,6 +25,7 @@ cdef class StreamCore(IOWatcher):
 
     cdef int start_reading(self) except -1
     cdef int stop_reading(self) except -1
+    cdef int start_writing(self) except -1
     cdef int read_data(self) except -1
     cdef int read_into_buffer(self) except -1
     cdef int on_eof(self) except -1

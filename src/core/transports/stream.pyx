@@ -122,6 +122,13 @@ cdef class StreamCore(IOWatcher):
         self.loop._unwatch(self.fd, self, False)
         return 0
 
+    cdef int start_writing(self) except -1:
+        # The buffer was empty: resume_writing() and the rest of the writing
+        # run in a copy of this write's context (asyncio's _add_writer()).
+        self.write_context = PyContext_CopyCurrent()
+        self.loop._watch(self.fd, self.sock, self, True)
+        return 0
+
     cdef int on_readable(self) except -1:
         if self.conn_lost:
             return 0
@@ -261,10 +268,7 @@ cdef class StreamCore(IOWatcher):
                 self.write_buffer.extend((<char *>view.buf)[n:view.len])
             finally:
                 PyBuffer_Release(&view)
-            # resume_writing() and the rest of the writing run in a copy of
-            # this write's context, as from asyncio's _add_writer().
-            self.write_context = PyContext_CopyCurrent()
-            self.loop._watch(self.fd, self.sock, self, True)
+            self.start_writing()
         else:
             self.write_buffer.extend(data)
         self.maybe_pause_protocol()
@@ -309,8 +313,7 @@ cdef class StreamCore(IOWatcher):
         if sent >= len(data):
             return 0
         self.write_buffer.extend(memoryview(data)[sent:])
-        self.write_context = PyContext_CopyCurrent()
-        self.loop._watch(self.fd, self.sock, self, True)
+        self.start_writing()
         self.maybe_pause_protocol()
         return 0
 
