@@ -45,3 +45,59 @@ def subprocess_env(**extra):
     return env
 
 
+
+
+def has_ipv6_loopback():
+    """Whether ::1 can be bound here."""
+    import socket
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(('::1', 0))
+    except OSError:
+        return False
+    return True
+
+
+def polls(loop):
+    """How many times the loop has polled so far: our loop counts them;
+    asyncio's selector.select() gets a counting wrapper on first use."""
+    if hasattr(loop, 'stats'):
+        return loop.stats()['epoll_waits']
+    selector = loop._selector
+    if not hasattr(selector, 'test_polls'):
+        select = selector.select
+
+        def counting_select(timeout=None):
+            selector.test_polls += 1
+            return select(timeout)
+
+        selector.test_polls = 0
+        selector.select = counting_select
+    return selector.test_polls
+
+
+def run_finishing(loop, coro, timeout):
+    """run_until_complete(wait_for(coro, timeout)); when something escapes
+    the loop itself (a bug of the loop under test), the test's tasks are
+    finished first, so that the report is that failure rather than the
+    fixture's "tasks left pending".  Each try may be cut short by the same
+    escaping error again."""
+    import contextlib
+    task = loop.create_task(asyncio.wait_for(coro, timeout))
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            for _ in range(50):
+                pending = [t for t in asyncio.all_tasks(loop)
+                           if not t.done()]
+                if not pending:
+                    break
+                for t in pending:
+                    t.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(
+                        asyncio.gather(*pending, return_exceptions=True))
+        raise

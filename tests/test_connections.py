@@ -30,21 +30,14 @@ from asyncio import base_events
 
 import pytest
 
+from support import has_ipv6_loopback
+
 HOST = '127.0.0.1'
 PY311 = sys.version_info >= (3, 11)
 PY312 = sys.version_info >= (3, 12)
 
 
-def _ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(('::1', 0))
-    except OSError:
-        return False
-    return True
-
-
-HAS_IPV6 = _ipv6_loopback()
+HAS_IPV6 = has_ipv6_loopback()
 needs_ipv6 = pytest.mark.skipif(
     not HAS_IPV6, reason='no IPv6 loopback (::1 does not bind here)')
 

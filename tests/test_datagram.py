@@ -40,6 +40,8 @@ from asyncio import base_events, trsock
 
 import pytest
 
+from support import has_ipv6_loopback
+
 PY311 = sys.version_info >= (3, 11)
 PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
@@ -62,21 +64,10 @@ else:
     NOT_DATAGRAM = 'A UDP Socket was expected, got {!r}'
 
 
-def _has_ipv6_loopback():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(('::1', 0))
-    except OSError:
-        return False
-    return True
-
-
 FAMILIES = pytest.mark.parametrize('family', [
     pytest.param(socket.AF_INET, id='ipv4'),
     pytest.param(socket.AF_INET6, id='ipv6', marks=pytest.mark.skipif(
-        not _has_ipv6_loopback(), reason='no IPv6 loopback on this machine')),
+        not has_ipv6_loopback(), reason='no IPv6 loopback on this machine')),
 ])
 
 

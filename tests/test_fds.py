@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support import run_briefly, run_for
+from support import polls, run_briefly, run_for
 
 
 @pytest.fixture
@@ -46,25 +46,6 @@ def read_or_eagain(fd):
         return os.read(fd, 100)
     except BlockingIOError:
         return 'EAGAIN'
-
-
-def polls(loop):
-    """How many times the loop has polled so far."""
-    for name in ('stats', '_stats'):      # ours (public from 0.2)
-        if hasattr(loop, name):
-            return getattr(loop, name)()['epoll_waits']
-    # asyncio: count selector.select() calls through a wrapper.
-    selector = loop._selector
-    if not hasattr(selector, 'test_polls'):
-        select = selector.select
-
-        def counting_select(timeout=None):
-            selector.test_polls += 1
-            return select(timeout)
-
-        selector.test_polls = 0
-        selector.select = counting_select
-    return selector.test_polls
 
 
 def assert_idles(loop, seconds=0.3):

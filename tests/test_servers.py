@@ -20,6 +20,8 @@ import zlib
 
 import pytest
 
+from support import has_ipv6_loopback, polls
+
 
 class AcceptFails:
     """A listening socket whose accept() fails with an unexpected errno."""
@@ -87,18 +89,7 @@ CB_EXCEPTION_CLOSES = ((3, 11, 7) <= sys.version_info < (3, 12)
                        or sys.version_info >= (3, 12, 1))
 
 
-def _has_ipv6_loopback():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(('::1', 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(),
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(),
                                 reason='this machine has no IPv6 loopback')
 
 
@@ -119,24 +110,6 @@ async def passes(n=10):
     """Let the running loop go round n times."""
     for _ in range(n):
         await asyncio.sleep(0)
-
-
-def polls(loop):
-    """How many times the loop has polled so far (ours counts; asyncio's
-    selector.select() gets a counting wrapper on first use)."""
-    if hasattr(loop, 'stats'):
-        return loop.stats()['epoll_waits']
-    selector = loop._selector
-    if not hasattr(selector, 'test_polls'):
-        select = selector.select
-
-        def counting_select(timeout=None):
-            selector.test_polls += 1
-            return select(timeout)
-
-        selector.test_polls = 0
-        selector.select = counting_select
-    return selector.test_polls
 
 
 class Echo(asyncio.Protocol):

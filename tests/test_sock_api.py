@@ -27,6 +27,8 @@ import tempfile
 
 import pytest
 
+from support import has_ipv6_loopback
+
 # A guard against a hang only, never a timing assertion.
 TIMEOUT = 60
 
@@ -44,18 +46,7 @@ needs_dgram_api = pytest.mark.skipif(
            "or sock_sendto (3.11+): no reference behaviour")
 
 
-def _has_ipv6_loopback():
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(('::1', 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(),
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(),
                                 reason='this machine has no IPv6 loopback')
 
 

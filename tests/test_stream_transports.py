@@ -40,6 +40,8 @@ import tempfile
 
 import pytest
 
+from support import run_finishing
+
 HOST = '127.0.0.1'
 MiB = 1024 * 1024
 PY311 = sys.version_info >= (3, 11)
@@ -70,25 +72,7 @@ ASYNCIO_WRITELINES_AFTER_CLOSE_OK = _asyncio_writelines_does('_conn_lost')
 
 
 def run(loop, coro, timeout=30):
-    task = loop.create_task(asyncio.wait_for(coro, timeout))
-    try:
-        return loop.run_until_complete(task)
-    except BaseException:
-        if not task.done():
-            # The loop itself raised (a bug of the loop under test): finish
-            # the test's tasks so that the report is this failure and not
-            # the fixture's "tasks left pending".
-            for _ in range(50):
-                pending = [t for t in asyncio.all_tasks(loop)
-                           if not t.done()]
-                if not pending:
-                    break
-                for t in pending:
-                    t.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(
-                        asyncio.gather(*pending, return_exceptions=True))
-        raise
+    return run_finishing(loop, coro, timeout)
 
 
 async def until(predicate, timeout=20):

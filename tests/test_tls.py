@@ -31,6 +31,8 @@ import weakref
 
 import pytest
 
+from support import run_finishing
+
 PY311 = sys.version_info >= (3, 11)
 needs_311 = pytest.mark.skipif(not PY311, reason='Python 3.11+ API')
 HOST = '127.0.0.1'
@@ -43,26 +45,7 @@ CLOSE_NOTIFY_EOF = ['eof'] if PY311 else []
 
 
 def run(loop, coro, timeout=20):
-    task = loop.create_task(asyncio.wait_for(coro, timeout))
-    try:
-        return loop.run_until_complete(task)
-    except BaseException:
-        if not task.done():
-            # An exception escaped the loop itself (a bug of the loop under
-            # test): finish the test's tasks, so that the report is this
-            # failure rather than the fixture's "tasks left pending".  Each
-            # try may be cut short by the same escaping error again.
-            for _ in range(50):
-                pending = [t for t in asyncio.all_tasks(loop)
-                           if not t.done()]
-                if not pending:
-                    break
-                for t in pending:
-                    t.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(
-                        asyncio.gather(*pending, return_exceptions=True))
-        raise
+    return run_finishing(loop, coro, timeout)
 
 
 # -- certificates -------------------------------------------------------------
