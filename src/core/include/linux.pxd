@@ -89,6 +89,13 @@ cdef extern from "Python.h":
     int _PyBytes_Resize(PyObject **pv, Py_ssize_t newsize) except -1
 
 
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+    ssize_t writev(int fd, const iovec *iov, int iovcnt)
+
+
 cdef extern from "<sys/socket.h>" nogil:
     enum:
         SHUT_WR

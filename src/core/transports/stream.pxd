@@ -17,7 +17,11 @@ cdef class StreamCore(IOWatcher):
         bint paused             # pause_reading() in effect
         bint eof_written        # write_eof() called
         int conn_lost           # > 0 once connection_lost is scheduled
-        bytearray write_buffer
+        # What write() accepted and the kernel has not taken yet: bytes and
+        # bytearray pieces, the first one sent up to write_start.
+        list write_queue
+        Py_ssize_t write_start
+        Py_ssize_t write_size   # bytes in the queue, unsent
         Py_ssize_t high_water
         Py_ssize_t low_water
         bint writing_paused     # protocol.pause_writing() was called
@@ -32,6 +36,9 @@ cdef class StreamCore(IOWatcher):
     cdef int write(self, object data) except -1
     cdef int writelines(self, object list_of_data) except -1
     cdef int buffer_remaining(self, object data, Py_ssize_t sent) except -1
+    cdef int queue_write(self, object data, Py_ssize_t start) except -1
+    cdef int clear_write_queue(self) except -1
+    cdef int consume_written(self, Py_ssize_t n) except -1
     cdef int maybe_pause_protocol(self) except -1
     cdef int maybe_resume_protocol(self) except -1
     cdef int fatal_error(self, object exc, str message) except -1
