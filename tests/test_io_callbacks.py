@@ -111,6 +111,57 @@ def test_io_runs_before_due_timers_and_its_callbacks_in_the_next_pass(loop):
                                  'scheduled by io']
 
 
+def test_a_busy_loop_sees_io_within_a_few_passes(loop):
+    # A callback that reschedules itself keeps the ready queue non-empty, so
+    # no pass waits.  I/O made ready in one pass reaches its reader in the
+    # next on asyncio; ours runs what the last pass's I/O callbacks
+    # scheduled before polling again, so one pass later at most.  Counted
+    # in passes (ticks), while a reader answers each byte with another.
+    async def main():
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        ticks = 0
+        delays = []
+        sent_at = None
+        done = loop.create_future()
+
+        def tick():
+            ticks_up()
+            if not done.done():
+                loop.call_soon(tick)
+
+        def ticks_up():
+            nonlocal ticks
+            ticks += 1
+
+        def send():
+            nonlocal sent_at
+            sent_at = ticks
+            b.send(b'x')
+
+        def readable():
+            a.recv(100)
+            delays.append(ticks - sent_at)
+            if len(delays) == 200:
+                done.set_result(None)
+            else:
+                loop.call_soon(send)
+
+        loop.add_reader(a, readable)
+        loop.call_soon(tick)
+        loop.call_soon(send)
+        try:
+            await done
+        finally:
+            loop.remove_reader(a)
+            a.close()
+            b.close()
+        return delays
+
+    delays = run(loop, main())
+    assert max(delays) <= 2, delays
+
+
 def test_add_reader_callbacks_keep_the_same_order(loop):
     async def main():
         a, b = socket.socketpair()
