@@ -25,9 +25,6 @@ cdef class Loop:
         readonly dict _counters_cache
         # Opt-in lag tracing (tracing.pyx), None when off.
         LagTracer _tracer
-        # The last pass's poll reported events: the next pass may skip its
-        # poll (_run_once says why).
-        bint _just_polled_io
         # Always-on counters (see stats()).
         uint64_t _iterations
         uint64_t _callbacks_run

@@ -257,8 +257,8 @@ cdef class Loop:
                                    finalizer=self._asyncgen_finalizer_hook)
             events._set_running_loop(self)
             self._run_started = self._now()
-            # The first pass of a run always polls.
-            self._just_polled_io = False
+            # The first pass of a run always polls (see _run_once).
+            self._poller.nevents = 0
             try:
                 while True:
                     self._run_once()
@@ -327,12 +327,12 @@ cdef class Loop:
             timeout_ms = 0
         elif self._timers.size:
             timeout_ms = millis_until(self._timers.earliest() - self._clock())
-        if timeout_ms == 0 and self._just_polled_io:
-            # The last pass polled and ran I/O callbacks, and what they
-            # scheduled is ready now: run it before polling again (one poll
-            # per round of I/O, as libuv's loop does).  Whatever became
-            # ready meanwhile is seen by the next pass's poll, which this
-            # rule never skips.
+        if timeout_ms == 0 and self._poller.nevents:
+            # The last pass's poll reported events (the array still holds
+            # them) and ran their I/O callbacks; what they scheduled is
+            # ready now: run it before polling again (one poll per round of
+            # I/O, as libuv's loop does).  Whatever became ready meanwhile
+            # is seen by the next pass's poll, which this rule never skips.
             self._poller.nevents = 0
         elif timeout_ms:
             # Time spent blocked, for stats(): only waits that may block.
@@ -341,7 +341,6 @@ cdef class Loop:
             self._time_polling += self._now() - t0
         else:
             self._poller.wait(0, &self._polling)
-        self._just_polled_io = self._poller.nevents > 0
         # One pass in asyncio's order: the callbacks that were ready, then
         # the I/O callbacks of this poll, then the due timers.  add_reader
         # handles are queued as asyncio queues them; internal watchers are

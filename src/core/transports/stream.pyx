@@ -269,20 +269,17 @@ cdef class StreamCore(IOWatcher):
         err = errno
         size = view.len
         PyBuffer_Release(&view)
-        if n == size:
-            self.loop._bytes_written += n
-            return 0
         if n > 0:
             self.loop._bytes_written += n
+            if n == size:
+                return 0
         elif err != EAGAIN and err != EINTR:
             self.fatal_error(os_error(err),
                              'Fatal write error on socket transport')
             return 0
         else:
             n = 0
-        self.queue_write(data, n)
-        self.start_writing()
-        return self.maybe_pause_protocol()
+        return self.buffer_remaining(data, n)
 
     cdef int writelines(self, object list_of_data) except -1:
         # One syscall for all the pieces: sendmsg() gathers them when the
@@ -317,12 +314,14 @@ cdef class StreamCore(IOWatcher):
             self.fatal_error(exc, 'Fatal write error on socket transport')
             return 0
         self.loop._bytes_written += n
-        return self.buffer_remaining(b''.join(pieces), n)
+        data = b''.join(pieces)
+        if n == len(data):
+            return 0
+        return self.buffer_remaining(data, n)
 
     cdef int buffer_remaining(self, object data, Py_ssize_t sent) except -1:
-        """Queue what the first send of data (the queue was empty) left."""
-        if sent >= len(data):
-            return 0
+        """Queue what the first send of data (the queue was empty) left:
+        data[sent:], not empty (`sent` counts bytes, not items)."""
         self.queue_write(data, sent)
         self.start_writing()
         return self.maybe_pause_protocol()
