@@ -3,7 +3,9 @@ import asyncio
 import contextvars
 import gc
 import re
+import socket
 import sys
+import threading
 import weakref
 
 import pytest
@@ -489,6 +491,124 @@ def test_context_entered_by_a_running_callback_is_refused(loop):
     loop.call_soon(outer, context=ctx)
     run_briefly(loop)
     assert errors == [RuntimeError]
+
+
+
+# Callbacks scheduled from an empty context: asyncio copies that empty
+# context for each; ours lends them one blank context in turn (see
+# Handle._run_in_blank_context), which must look the same.
+
+def test_callbacks_from_an_empty_context_see_nothing_of_each_other(loop):
+    seen = []
+
+    def setter(value):
+        seen.append(var.get())
+        var.set(value)
+
+    def schedule():
+        for value in ('a', 'b'):
+            loop.call_soon(setter, value)
+            loop.call_later(0, setter, value + ' later')
+        loop.call_soon(lambda: seen.append(var.get()))
+
+    contextvars.Context().run(schedule)
+    run_briefly(loop)
+    assert seen == ['default'] * 5
+    assert var.get() == 'default'
+
+
+def test_threadsafe_callbacks_from_an_empty_context(loop):
+    seen = []
+
+    def setter():
+        seen.append(var.get())
+        var.set('set')
+
+    def produce():
+        for _ in range(3):
+            loop.call_soon_threadsafe(setter)
+        loop.call_soon_threadsafe(loop.stop)
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    loop.run_forever()
+    thread.join()
+    assert seen == ['default'] * 3
+
+
+def test_a_reader_keeps_what_its_runs_set_in_its_context(loop):
+    # A repeating handle runs every time in the one context copied when it
+    # was added, empty or not.
+    a, b = socket.socketpair()
+    seen = []
+
+    def readable():
+        a.recv(1)
+        seen.append(var.get())
+        var.set(var.get() + '+')
+        if len(seen) == 3:
+            loop.remove_reader(a)
+            loop.stop()
+        else:
+            b.send(b'x')
+
+    try:
+        contextvars.Context().run(loop.add_reader, a, readable)
+        b.send(b'x')
+        loop.run_forever()
+    finally:
+        a.close()
+        b.close()
+    assert seen == ['default', 'default+', 'default++']
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12),
+                    reason='Handle.get_context() is new in 3.12')
+def test_get_context_of_a_callback_from_an_empty_context(loop):
+    kept = {}
+
+    def first():
+        var.set('first')
+        kept['during'] = handles[0].get_context()
+
+    def second():
+        var.set('second')
+
+    def schedule():
+        return [loop.call_soon(first), loop.call_soon(second),
+                loop.call_soon(callback)]
+
+    handles = contextvars.Context().run(schedule)
+    before = handles[2].get_context()       # taken before it runs
+    before.run(var.set, 'given before the run')
+    seen = []
+    loop.call_soon(lambda: seen.append(var.get()), context=before)
+    run_briefly(loop)
+    # The context a callback ran in, with what it set, and only that.
+    assert kept['during'] is handles[0].get_context()
+    assert kept['during'][var] == 'first'
+    assert handles[1].get_context()[var] == 'second'
+    assert handles[2].get_context() is before
+    assert seen == ['given before the run']
+    assert len({id(h.get_context()) for h in handles}) == 3
+
+
+def _blank_context_handle_in_a_cycle(loop):
+    holder = Holder()
+
+    def keep():
+        # handle -> context it ran in -> holder -> handle
+        var.set(holder)
+
+    holder.handle = contextvars.Context().run(loop.call_soon, keep)
+    return weakref.ref(holder)
+
+
+def test_cycle_through_the_context_a_callback_ran_in_is_collected(loop):
+    ref = _blank_context_handle_in_a_cycle(loop)
+    run_briefly(loop)
+    gc.collect()
+    assert ref() is None
 
 
 # -- futures and tasks --------------------------------------------------------

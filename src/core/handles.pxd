@@ -3,6 +3,8 @@ cdef class Handle:
         Loop _loop
         readonly object _callback
         readonly tuple _args
+        # None: the context it was scheduled from was empty, and it runs
+        # in the loop's blank one (see _run_in_blank_context).
         object _context
         readonly bint _cancelled
         readonly object _source_traceback
@@ -18,6 +20,8 @@ cdef class Handle:
 
     cdef inline void _release(self) noexcept
     cdef inline int _run(self) except -1
+    cdef int _call(self, object context) except -1
+    cdef int _run_in_blank_context(self) except -1
 
 
 cdef class TimerHandle(Handle):
@@ -31,5 +35,6 @@ cdef class TimerHandle(Handle):
 
 
 cdef Handle new_handle(Loop loop, object callback, tuple args, object context)
+cdef Handle new_repeating_handle(Loop loop, object callback, tuple args)
 cdef TimerHandle new_timer_handle(Loop loop, double when, object callback,
                                   tuple args, object context)

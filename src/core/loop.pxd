@@ -17,6 +17,9 @@ cdef class Loop:
         # threading.get_ident() of the thread running the loop, else None.
         readonly object _thread_id
         readonly object _current_handle
+        # An empty Context lent to one-shot callbacks scheduled from an
+        # empty context (see Handle._run_in_blank_context).
+        object _blank_context
         public object _task_factory
         public object _exception_handler
         # fd -> the transport using it (weak), for add_reader's check.

@@ -54,6 +54,7 @@ cdef class Loop:
         self._debug = is_debug_mode()
         self._pid = getpid()
         self._transports = WeakValueDictionary()
+        self._blank_context = PyContext_New()
         trace = os.environ.get('LOOP_TRACE_LAG')
         if trace:
             self._tracer = LagTracer(self, int(trace) if trace.isdigit()
@@ -211,8 +212,7 @@ cdef class Loop:
 
     def _make_handle(self, callback, args):
         """A Handle for `callback(*args)` that is not queued (signals)."""
-        cdef Handle handle = new_handle(self, callback, tuple(args), None)
-        handle._repeats = True
+        cdef Handle handle = new_repeating_handle(self, callback, tuple(args))
         return handle
 
     def _add_callback_signalsafe(self, handle):
@@ -550,15 +550,13 @@ cdef class Loop:
 
     def _add_reader(self, fd, callback, *args):
         self._raise_if_closed()
-        cdef Handle handle = new_handle(self, callback, args, None)
-        handle._repeats = True
+        cdef Handle handle = new_repeating_handle(self, callback, args)
         self._add_fd_handle(fd, handle, False)
         return handle
 
     def _add_writer(self, fd, callback, *args):
         self._raise_if_closed()
-        cdef Handle handle = new_handle(self, callback, args, None)
-        handle._repeats = True
+        cdef Handle handle = new_repeating_handle(self, callback, args)
         self._add_fd_handle(fd, handle, True)
         return handle
 

@@ -77,6 +77,14 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(object o)
     bint PyObject_GC_IsTracked(object o)
     object PyContext_CopyCurrent()
+    object PyContext_New()
+    # The running thread's current context, read to see whether it holds
+    # any variable without copying it (NULL until something needs one).
+    # The field is in every CPython's PyThreadState since 3.7.
+    ctypedef struct ThreadStateContext "PyThreadState":
+        PyObject *context
+    ThreadStateContext *current_thread_state "PyThreadState_Get"()
+    Py_ssize_t PyObject_Size(PyObject *o)
     int PyContext_Enter(object ctx) except -1
     int PyContext_Exit(object ctx) except -1
     int PyErr_CheckSignals() except -1
