@@ -25,6 +25,7 @@ from errno import EMFILE as errno_EMFILE, ENFILE as errno_ENFILE
 from errno import ENOBUFS as errno_ENOBUFS, ENOMEM as errno_ENOMEM
 from socket import AF_INET, AF_INET6, SOL_SOCKET, SO_ERROR
 from socket import SHUT_WR as socket_SHUT_WR
+from socket import socket as socket_class
 from weakref import WeakValueDictionary
 
 from asyncio import base_events, coroutines, events, format_helpers

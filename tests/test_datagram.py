@@ -37,6 +37,7 @@ import tempfile
 import warnings
 import zlib
 from asyncio import base_events, trsock
+from unittest import mock
 
 import pytest
 
@@ -391,6 +392,19 @@ def test_sock(loop):
                 assert p.datagrams() == [(b'in', peer.getsockname())]
             # The transport owns the socket: gone with connection_lost.
             assert sock.fileno() == -1
+
+    run(loop, main())
+
+
+def test_get_extra_info_is_base_transports(loop):
+    # asyncio's datagram transport inherits it, and tests patch it there.
+    async def main():
+        with plain_socket() as sock:
+            async with endpoint(loop, sock=sock) as (t, _p):
+                with mock.patch.object(asyncio.BaseTransport,
+                                       'get_extra_info',
+                                       return_value='patched'):
+                    assert t.get_extra_info('sockname') == 'patched'
 
     run(loop, main())
 

@@ -37,6 +37,7 @@ import socket
 import struct
 import sys
 import tempfile
+from unittest import mock
 
 import pytest
 
@@ -1353,6 +1354,102 @@ def test_get_extra_info_of_create_connection(loop):
             assert client.transport.get_extra_info('peername') == (HOST, port)
             assert (server.transport.get_extra_info('peername') ==
                     client.transport.get_extra_info('sockname'))
+    run(loop, main())
+
+
+
+def test_get_extra_info_is_base_transports(loop):
+    # asyncio's socket transports inherit it, and tests patch it there.
+    async def main():
+        async with connected('tcp') as (client, _server):
+            with mock.patch.object(asyncio.BaseTransport, 'get_extra_info',
+                                   return_value='patched'):
+                assert client.transport.get_extra_info('peername') == 'patched'
+    run(loop, main())
+
+
+class CountingSocket(socket.socket):
+    """A socket.socket subclass whose I/O methods count their calls and can
+    be made to fail: asyncio's transports call the socket's methods, so a
+    subclass's overrides are used (websockets' tests rely on it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = {'recv': 0, 'recv_into': 0, 'send': 0, 'sendmsg': 0}
+        self.fail = None
+
+    def _count(self, name):
+        self.calls[name] += 1
+        if self.fail is not None:
+            raise self.fail
+
+    def recv(self, *args):
+        self._count('recv')
+        return super().recv(*args)
+
+    def recv_into(self, *args):
+        self._count('recv_into')
+        return super().recv_into(*args)
+
+    def send(self, *args):
+        self._count('send')
+        return super().send(*args)
+
+    def sendmsg(self, *args):
+        self._count('sendmsg')
+        return super().sendmsg(*args)
+
+
+def counting_pair(family):
+    """socket_pair(family) with the first socket a CountingSocket."""
+    a, b = socket_pair(family)
+    counted = CountingSocket(a.family, a.type, a.proto, fileno=a.detach())
+    counted.setblocking(False)
+    return counted, b
+
+
+@pytest.mark.parametrize('factory', [Peer, BufPeer])
+def test_a_socket_subclass_methods_do_the_io(loop, family, factory):
+    payload = os.urandom(8 * MiB)
+
+    async def main():
+        a, b = counting_pair(family)
+        with b:
+            t, proto = await loop.connect_accepted_socket(factory, a)
+            b.sendall(b'x' * 100)
+            await proto.received(100)
+            read = 'recv' if factory is Peer else 'recv_into'
+            assert a.calls[read] >= 1
+            # More than the kernel takes at once: the rest is queued and
+            # sent from the readiness callback, by a method too (sendmsg
+            # on 3.12+, send before).
+            t.write(payload)
+            assert t.get_write_buffer_size() > 0
+            assert a.calls['send'] == 1
+            flush = 'sendmsg' if PY312 else 'send'
+            sends = a.calls[flush]
+            received = bytearray()
+            while len(received) < len(payload):
+                received += await loop.sock_recv(b, 256 * 1024)
+            assert sha(received) == sha(payload)
+            assert a.calls[flush] > sends
+            t.close()
+            await proto.lost
+    run(loop, main())
+
+
+@pytest.mark.parametrize('factory', [Peer, BufPeer])
+def test_a_socket_subclass_method_error_is_fatal(loop, family, factory):
+    async def main():
+        a, b = counting_pair(family)
+        with b:
+            t, proto = await loop.connect_accepted_socket(factory, a)
+            await proto.made
+            error = ConnectionResetError('from the subclass')
+            a.fail = error
+            b.sendall(b'x')
+            assert await proto.lost is error
+            assert t.is_closing()
     run(loop, main())
 
 

@@ -88,9 +88,6 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         if self._loop.get_debug():
             base_events.logger.debug("%r resumes reading", self)
 
-    def get_extra_info(self, name, default=None):
-        return self._extra.get(name, default)
-
     def is_closing(self):
         return self._closing
 

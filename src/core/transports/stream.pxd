@@ -9,6 +9,10 @@ cdef class StreamCore(IOWatcher):
         object transport
         object protocol
         bint buffered           # protocol is an asyncio.BufferedProtocol
+        # The socket is a socket.socket subclass: its recv/recv_into/send
+        # methods are called, as asyncio's transports do, since it may
+        # override them; plain sockets get the syscalls directly.
+        bint sock_methods
         bint large_reads        # the last read was at least LARGE_READ
         bint protocol_connected
         object server
@@ -30,6 +34,7 @@ cdef class StreamCore(IOWatcher):
     cdef int start_reading(self) except -1
     cdef int stop_reading(self) except -1
     cdef int start_writing(self) except -1
+    cdef object call_socket(self, object method, object arg)
     cdef int read_data(self) except -1
     cdef int read_into_buffer(self) except -1
     cdef int on_eof(self) except -1

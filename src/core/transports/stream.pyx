@@ -9,8 +9,9 @@
 #
 # Behaviour follows asyncio's selector transports step for step (messages,
 # the order of protocol calls, flow control); the differences are speed:
-# reads and writes are direct syscalls, and reads run during I/O dispatch
-# rather than from a queued handle.
+# reads and writes are direct syscalls (on a socket.socket subclass, its
+# methods, which asyncio calls and the subclass may override), and reads
+# run during I/O dispatch rather than from a queued handle.
 
 cdef enum:
     # Bytes read per readiness event: asyncio's max_size (256 KiB).
@@ -39,6 +40,9 @@ cdef enum:
 # 3.12's writelines() is a method of its own (not write() of the joined
 # pieces): its errors name it.
 cdef bint WRITELINES_OF_ITS_OWN = sys.version_info >= (3, 12)
+# 3.12's transports send their buffer with sendmsg() (a socket subclass's
+# method is what it calls), 3.11's with send().
+cdef bint FLUSH_WITH_SENDMSG = sys.version_info >= (3, 12)
 
 # Small reads land here and are copied into a bytes object of the size
 # read.  One buffer serves every loop of the process: it is only used with
@@ -144,18 +148,38 @@ cdef class StreamCore(IOWatcher):
             return self.read_into_buffer()
         return self.read_data()
 
+    cdef object call_socket(self, object method, object arg):
+        """method(arg), a method of a socket.socket subclass: what it
+        returns, None if it would block, or the exception it raised."""
+        try:
+            return method(arg)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            return exc
+
     cdef int read_data(self) except -1:
         cdef Py_ssize_t n
-        if self.large_reads:
-            data = recv_bytes(self.fd, DIRECT_READ, True)
-        else:
-            data = recv_bytes(self.fd, READ_CHUNK, False)
-        if data is None:
-            if errno == EAGAIN or errno == EINTR:
+        if self.sock_methods:
+            data = self.call_socket(self.sock.recv, READ_CHUNK)
+            if data is None:
                 return 0
-            self.fatal_error(os_error(errno),
-                             'Fatal read error on socket transport')
-            return 0
+            if isinstance(data, BaseException):
+                self.fatal_error(data, 'Fatal read error on socket transport')
+                return 0
+        else:
+            if self.large_reads:
+                data = recv_bytes(self.fd, DIRECT_READ, True)
+            else:
+                data = recv_bytes(self.fd, READ_CHUNK, False)
+            if data is None:
+                if errno == EAGAIN or errno == EINTR:
+                    return 0
+                self.fatal_error(os_error(errno),
+                                 'Fatal read error on socket transport')
+                return 0
         n = len(data)
         if n == 0:
             return self.on_eof()
@@ -185,23 +209,33 @@ cdef class StreamCore(IOWatcher):
             self.fatal_error(
                 exc, 'Fatal error: protocol.get_buffer() call failed.')
             return 0
-        try:
-            PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
-        except BaseException:
-            # The error asyncio's sock.recv_into(buf) gives.
-            exc = TypeError(f'recv_into() argument 1 must be read-write '
-                            f'bytes-like object, not {type(buf).__name__}')
-            self.fatal_error(exc, 'Fatal read error on socket transport')
-            return 0
-        n = recv(self.fd, view.buf, view.len, 0)
-        err = errno
-        PyBuffer_Release(&view)
-        if n < 0:
-            if err == EAGAIN or err == EINTR:
+        if self.sock_methods:
+            result = self.call_socket(self.sock.recv_into, buf)
+            if result is None:
                 return 0
-            self.fatal_error(os_error(err),
-                             'Fatal read error on socket transport')
-            return 0
+            if isinstance(result, BaseException):
+                self.fatal_error(result,
+                                 'Fatal read error on socket transport')
+                return 0
+            n = result
+        else:
+            try:
+                PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
+            except BaseException:
+                # The error asyncio's sock.recv_into(buf) gives.
+                exc = TypeError(f'recv_into() argument 1 must be read-write '
+                                f'bytes-like object, not {type(buf).__name__}')
+                self.fatal_error(exc, 'Fatal read error on socket transport')
+                return 0
+            n = recv(self.fd, view.buf, view.len, 0)
+            err = errno
+            PyBuffer_Release(&view)
+            if n < 0:
+                if err == EAGAIN or err == EINTR:
+                    return 0
+                self.fatal_error(os_error(err),
+                                 'Fatal read error on socket transport')
+                return 0
         if n == 0:
             return self.on_eof()
         self.loop._bytes_read += n
@@ -265,10 +299,20 @@ cdef class StreamCore(IOWatcher):
             return self.maybe_pause_protocol()
         # Nothing queued: send at once, queue only what the kernel does not
         # take.
-        n = send(self.fd, view.buf, view.len, 0)
-        err = errno
         size = view.len
-        PyBuffer_Release(&view)
+        if self.sock_methods:
+            PyBuffer_Release(&view)
+            result = self.call_socket(self.sock.send, data)
+            if isinstance(result, BaseException):
+                self.fatal_error(result,
+                                 'Fatal write error on socket transport')
+                return 0
+            n = 0 if result is None else result
+            err = EAGAIN
+        else:
+            n = send(self.fd, view.buf, view.len, 0)
+            err = errno
+            PyBuffer_Release(&view)
         if n > 0:
             self.loop._bytes_written += n
             if n == size:
@@ -302,7 +346,10 @@ cdef class StreamCore(IOWatcher):
                 return self.write(b''.join(pieces))
         if (self.write_size or self.conn_lost or self.eof_written or
                 self.empty_waiter is not None or len(pieces) > MAX_IOV or
-                len(pieces) < 2):
+                len(pieces) < 2 or
+                # 3.11's writelines() is write() of the joined pieces: a
+                # socket subclass sees send(), not sendmsg().
+                (self.sock_methods and not WRITELINES_OF_ITS_OWN)):
             return self.write(b''.join(pieces))
         try:
             n = self.sock.sendmsg(pieces)
@@ -375,21 +422,40 @@ cdef class StreamCore(IOWatcher):
         cdef object piece
         if self.conn_lost or self.write_size == 0:
             return 0
-        count = min(len(queue), MAX_IOV)
-        for i in range(count):
-            piece = queue[i]
-            if type(piece) is bytes:
-                iov[i].iov_base = PyBytes_AS_STRING(piece)
+        if self.sock_methods:
+            # What asyncio's transport calls: sendmsg() of the queue (3.12+)
+            # or send() (of its first piece here: the next readiness event
+            # sends the next).
+            pieces = queue[:MAX_IOV] if FLUSH_WITH_SENDMSG else queue[:1]
+            if self.write_start:
+                pieces[0] = memoryview(pieces[0])[self.write_start:]
+            if FLUSH_WITH_SENDMSG:
+                result = self.call_socket(self.sock.sendmsg, pieces)
             else:
-                iov[i].iov_base = PyByteArray_AS_STRING(piece)
-            iov[i].iov_len = len(piece)
-        iov[0].iov_base = <char *>iov[0].iov_base + self.write_start
-        iov[0].iov_len -= self.write_start
-        n = writev(self.fd, iov, count)
-        if n < 0:
-            if errno == EAGAIN or errno == EINTR:
+                result = self.call_socket(self.sock.send, pieces[0])
+            # No export left on a bytearray that queue_write may grow.
+            pieces = None
+            if result is None:
                 return 0
-            exc = os_error(errno)
+            n = -1 if isinstance(result, BaseException) else result
+        else:
+            count = min(len(queue), MAX_IOV)
+            for i in range(count):
+                piece = queue[i]
+                if type(piece) is bytes:
+                    iov[i].iov_base = PyBytes_AS_STRING(piece)
+                else:
+                    iov[i].iov_base = PyByteArray_AS_STRING(piece)
+                iov[i].iov_len = len(piece)
+            iov[0].iov_base = <char *>iov[0].iov_base + self.write_start
+            iov[0].iov_len -= self.write_start
+            n = writev(self.fd, iov, count)
+            if n < 0:
+                if errno == EAGAIN or errno == EINTR:
+                    return 0
+                result = os_error(errno)
+        if n < 0:
+            exc = result
             self.loop._unwatch(self.fd, self, True)
             self.clear_write_queue()
             self.fatal_error(exc, 'Fatal write error on socket transport')
@@ -554,6 +620,7 @@ class SocketTransport(transports._FlowControlMixin):
         self._core = core
         core.loop = loop
         core.sock = sock
+        core.sock_methods = type(sock) is not socket_class
         core.fd = sock.fileno()
         core.transport = self
         core.extra = self._extra
@@ -600,9 +667,8 @@ class SocketTransport(transports._FlowControlMixin):
             core.sock = None
 
     # -- BaseTransport -----------------------------------------------------
-
-    def get_extra_info(self, name, default=None):
-        return (<StreamCore>self._core).extra.get(name, default)
+    # get_extra_info() is BaseTransport's, as on asyncio's transports: tests
+    # patch it there (websockets' do).
 
     def is_closing(self):
         return (<StreamCore>self._core).closing
