@@ -216,6 +216,31 @@ READY = pytest.mark.parametrize('ready', [True, False],
                                 ids=['data-ready', 'data-later'])
 
 
+
+class RecordingSocket(socket.socket):
+    """A socket.socket subclass that records its recv() calls: asyncio's
+    sock_recv() calls the method, so an override takes effect."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recv_calls = []
+
+    def recv(self, *args):
+        self.recv_calls.append(args)
+        return super().recv(*args)
+
+
+@READY
+def test_sock_recv_calls_a_socket_subclass_recv(loop, pair, ready):
+    a, b = pair
+    sub = RecordingSocket(a.family, a.type, a.proto, fileno=a.detach())
+    try:
+        sub.setblocking(False)
+        assert recv_when(loop, sub, b, b'data', 100, ready) == b'data'
+        assert (100,) in sub.recv_calls
+    finally:
+        sub.close()
+
 @READY
 @pytest.mark.parametrize('nbytes', [100, LARGE_READ - 1, LARGE_READ,
                                     64 * KiB, 1 * MiB])

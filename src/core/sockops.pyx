@@ -1,7 +1,8 @@
 # The sock_* coroutines, and the accept loop of servers.
 #
-# Each operation first tries the syscall; only on EAGAIN does it create a
-# future and a waiter that the poller calls directly when the socket is
+# Each operation first tries the socket's method, which is what asyncio
+# calls (for recv() on a plain socket, the syscall itself); only on EAGAIN
+# does it create a future and a waiter that the poller calls directly when the socket is
 # ready (no Handle, no queued callback).  The waiter leaves the poller when
 # the operation completes, and the coroutine's `finally` makes sure it also
 # leaves when the awaiting task is cancelled, before the caller can close or
@@ -68,7 +69,10 @@ cdef class RecvWaiter(SockWaiter):
     cdef Py_ssize_t nbytes
 
     cdef attempt(self):
-        data = sock_recv_now(self.fd, self.nbytes)
+        if type(self.sock) is socket_class:
+            data = sock_recv_now(self.fd, self.nbytes)
+        else:
+            data = self.sock.recv(self.nbytes)
         if data is not None:
             self.done()
             self.fut.set_result(data)
@@ -168,9 +172,16 @@ async def _wait(SockWaiter waiter):
 async def sock_recv(Loop self, sock, n):
     check_socket(self, sock)
     cdef Py_ssize_t nbytes = n
-    data = sock_recv_now(sock.fileno(), nbytes)
-    if data is not None:
-        return data
+    if type(sock) is socket_class:
+        data = sock_recv_now(sock.fileno(), nbytes)
+        if data is not None:
+            return data
+    else:
+        # A subclass may override recv(), which asyncio calls: so do we.
+        try:
+            return sock.recv(n)
+        except (BlockingIOError, InterruptedError):
+            pass
     cdef RecvWaiter waiter = RecvWaiter.__new__(RecvWaiter)
     waiter.nbytes = nbytes
     waiter.wait_for(self, sock, False)
