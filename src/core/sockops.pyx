@@ -2,12 +2,12 @@
 #
 # Each operation first tries the socket's method, which is what asyncio
 # calls (for recv() on a plain socket, the syscall itself); only on EAGAIN
-# does it create a future and a waiter that the poller calls directly when the socket is
-# ready (no Handle, no queued callback).  The waiter leaves the poller when
-# the operation completes, and the coroutine's `finally` makes sure it also
-# leaves when the awaiting task is cancelled, before the caller can close or
-# reuse the socket.  They are module-level functions taking the loop as
-# `self`; loop.EventLoop binds them as methods.
+# does it create a future and a waiter that the poller calls directly when
+# the socket is ready (no Handle, no queued callback).  The waiter leaves
+# the poller when the operation completes, and the coroutine's `finally`
+# makes sure it also leaves when the awaiting task is cancelled, before the
+# caller can close or reuse the socket.  They are module-level functions
+# taking the loop as `self`; loop.EventLoop binds them as methods.
 
 
 cdef int check_socket(Loop loop, object sock) except -1:
