@@ -479,6 +479,16 @@ def test_echo_and_extra_info(loop, certs, version):
                 assert t.get_extra_info('no such key', 'dflt') == 'dflt'
                 assert not t.can_write_eof()
                 assert not t.is_closing()
+                # asyncio's private attributes that libraries read
+                # (aiohttp: transport._ssl_protocol._sslcontext).
+                ssl_protocol = t._ssl_protocol
+                assert ssl_protocol._sslcontext is ctx
+                assert ssl_protocol._server_side == (side == 'server')
+                assert ssl_protocol._app_protocol is (
+                    client if side == 'client' else server)
+                raw = ssl_protocol._transport
+                assert raw.get_extra_info('socket').fileno() == sock.fileno()
+            assert tr._ssl_protocol._server_hostname == HOST
             assert tr.get_extra_info('peername') == (HOST, port)
             peercert = tr.get_extra_info('peercert')
             assert ('DNS', 'localhost') in peercert['subjectAltName']

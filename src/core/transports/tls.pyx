@@ -844,6 +844,32 @@ class SSLProtocol(asyncio.BufferedProtocol):
     def _app_transport(self):
         return (<TLSCore>self._core).app_transport
 
+    # asyncio's SSLProtocol attributes that libraries and their tests read
+    # (aiohttp's reads transport._ssl_protocol._sslcontext), read-only.
+    @property
+    def _sslcontext(self):
+        return (<TLSCore>self._core).sslcontext
+
+    @property
+    def _sslobj(self):
+        return (<TLSCore>self._core).sslobj
+
+    @property
+    def _app_protocol(self):
+        return (<TLSCore>self._core).app_protocol
+
+    @property
+    def _transport(self):
+        return (<TLSCore>self._core).transport
+
+    @property
+    def _server_side(self):
+        return (<TLSCore>self._core).server_side
+
+    @property
+    def _server_hostname(self):
+        return (<TLSCore>self._core).server_hostname
+
     def connection_made(self, transport):
         """The raw connection is up: start the TLS handshake."""
         (<TLSCore>self._core).connection_made(transport)
