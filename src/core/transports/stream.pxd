@@ -35,6 +35,7 @@ cdef class StreamCore(IOWatcher):
     cdef int stop_reading(self) except -1
     cdef int start_writing(self) except -1
     cdef object call_socket(self, object method, object arg)
+    cdef object send_queue_by_method(self)
     cdef int read_data(self) except -1
     cdef int read_into_buffer(self) except -1
     cdef int on_eof(self) except -1

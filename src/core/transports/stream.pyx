@@ -423,18 +423,7 @@ cdef class StreamCore(IOWatcher):
         if self.conn_lost or self.write_size == 0:
             return 0
         if self.sock_methods:
-            # What asyncio's transport calls: sendmsg() of the queue (3.12+)
-            # or send() (of its first piece here: the next readiness event
-            # sends the next).
-            pieces = queue[:MAX_IOV] if FLUSH_WITH_SENDMSG else queue[:1]
-            if self.write_start:
-                pieces[0] = memoryview(pieces[0])[self.write_start:]
-            if FLUSH_WITH_SENDMSG:
-                result = self.call_socket(self.sock.sendmsg, pieces)
-            else:
-                result = self.call_socket(self.sock.send, pieces[0])
-            # No export left on a bytearray that queue_write may grow.
-            pieces = None
+            result = self.send_queue_by_method()
             if result is None:
                 return 0
             n = -1 if isinstance(result, BaseException) else result
@@ -478,6 +467,21 @@ cdef class StreamCore(IOWatcher):
             elif self.eof_written:
                 self.sock.shutdown(socket_SHUT_WR)
         return 0
+
+    cdef object send_queue_by_method(self):
+        """Send from the write queue with the socket's method (a subclass),
+        as call_socket() reports it: what asyncio's transport calls,
+        sendmsg() of the queue (3.12+) or send() (of its first piece here:
+        the next readiness event sends the next)."""
+        cdef list queue = self.write_queue
+        pieces = queue[:MAX_IOV] if FLUSH_WITH_SENDMSG else queue[:1]
+        if self.write_start:
+            pieces[0] = memoryview(pieces[0])[self.write_start:]
+        if FLUSH_WITH_SENDMSG:
+            return self.call_socket(self.sock.sendmsg, pieces)
+        # (The memoryview goes with this frame: no export is left on a
+        # bytearray that queue_write may grow.)
+        return self.call_socket(self.sock.send, pieces[0])
 
     cdef int consume_written(self, Py_ssize_t n) except -1:
         """Drop the n bytes the kernel took from the front of the queue."""
