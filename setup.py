@@ -28,6 +28,9 @@ def extensions():
     ext = Extension(
         'loop._epoll', ['src/_epoll.pyx'],
         include_dirs=['src/core'],
+        # dlopen/dlsym (the TLS BIO finds OpenSSL in the _ssl module's
+        # libssl): in libdl before glibc 2.34, an empty stub since.
+        libraries=['dl'],
         define_macros=macros,
         extra_compile_args=cflags + ['-fno-strict-aliasing'],
     )

@@ -1824,7 +1824,7 @@ def test_record_boundaries(loop, sctx, cctx, how):
 
 
 @needs_311      # 3.10's transport cannot be upgraded again
-def test_start_tls_over_tls(loop, sctx, cctx):
+def test_start_tls_over_tls(loop_kind, loop, sctx, cctx):
     # TLS inside TLS: start_tls() on a TLS transport, on both sides.
     servers = []
 
@@ -1843,6 +1843,11 @@ def test_start_tls_over_tls(loop, sctx, cctx):
             assert inner.get_extra_info('ssl_object') is not \
                 outer.get_extra_info('ssl_object')
             assert inner.get_extra_info('peercert') is not None
+            if loop_kind == 'loop' and PY311:
+                # Our TLS transport is not a socket transport: the inner
+                # connection keeps its MemoryBIOs (cipherbio.pyx).
+                assert outer._ssl_protocol._uses_cipher_bio
+                assert not inner._ssl_protocol._uses_cipher_bio
             await servers[0].upgraded
             payload = os.urandom(100000).hex().encode()[:150000]
             inner.write(payload)
@@ -1851,6 +1856,109 @@ def test_start_tls_over_tls(loop, sctx, cctx):
             assert await proto.lost is None
             await servers[0].lost
             assert outer.is_closing()
+
+    run(loop, main())
+
+
+# -- ciphertext buffers -------------------------------------------------------
+
+@needs_311      # set_read_buffer_limits() came with 3.11's SSLProtocol
+def test_ciphertext_piles_up_to_a_raised_read_limit(loop, sctx, cctx):
+    """With the read high-water mark raised to 4 MiB, a receiver that
+    paused reading holds megabytes of unread ciphertext (our incoming
+    buffer grows past its 256 KiB) and then delivers every byte."""
+    payload = os.urandom(3 * 1024 * 1024)
+    servers = []
+
+    def factory():
+        servers.append(Proto(loop))
+        return servers[-1]
+
+    async def main():
+        async with serving(loop, factory, sctx) as (_, port):
+            tr, client = await loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx)
+            dst = await servers[0].made
+            dst.set_read_buffer_limits(high=4 * 1024 * 1024)
+            dst.pause_reading()
+            tr.write(payload)
+            await until(lambda: dst.get_read_buffer_size() > 2 * 1024 * 1024)
+            assert servers[0].data == b''
+            dst.resume_reading()
+            await servers[0].wait_for(len(payload))
+            assert hashlib.sha256(servers[0].data).digest() == \
+                hashlib.sha256(payload).digest()
+            assert dst.get_read_buffer_size() == 0
+            tr.close()
+            await client.lost
+            await servers[0].lost
+
+    run(loop, main())
+
+
+def test_ssl_object_outlives_its_connection(loop, sctx, cctx):
+    """The SSLObject from get_extra_info('ssl_object') stays usable after
+    its connection and transports are gone (ours then still reads and
+    writes through the cipher BIO, which it keeps alive)."""
+    async def main():
+        async with serving(loop, Echo, sctx) as (_, port):
+            tr, proto = await loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx)
+            tr.write(b'ping')
+            await proto.wait_for(4)
+            obj = tr.get_extra_info('ssl_object')
+            tr.close()
+            await proto.lost
+            return obj, weakref.ref(tr)
+
+    obj, tr_ref = run(loop, main())
+    gc.collect()
+    assert tr_ref() is None
+    assert obj.pending() == 0
+    assert obj.version() in ('TLSv1.2', 'TLSv1.3')
+    with pytest.raises(ssl.SSLError):
+        obj.read(10)
+    with pytest.raises(ssl.SSLError):
+        obj.write(b'late')
+    del obj
+    gc.collect()
+
+
+@needs_311      # 3.10 keeps asyncio's SSLProtocol
+def test_cipher_bio_under_our_transports(loop_kind, loop, sctx, cctx,
+                                         tmp_path):
+    """Our SSLProtocol reads and writes through the cipher BIO over our
+    TCP and Unix transports, on both sides (test_start_tls_over_tls checks
+    that it keeps the MemoryBIOs over any other transport)."""
+    if loop_kind != 'loop':
+        pytest.skip("which BIO our SSLProtocol uses: asyncio's has only "
+                    "MemoryBIOs")
+    made = []
+
+    def uses_cipher_bio(transport):
+        return transport._ssl_protocol._uses_cipher_bio
+
+    async def main():
+        async with serving(loop, echo_recording(made), sctx) as (_, port):
+            tr, proto = await loop.create_connection(
+                lambda: Proto(loop), HOST, port, ssl=cctx)
+            tr.write(b'tcp')
+            await proto.wait_for(3)
+            assert uses_cipher_bio(tr) and uses_cipher_bio(made[0])
+            tr.close()
+            await proto.lost
+        path = str(tmp_path / 'tls.sock')
+        server = await loop.create_unix_server(echo_recording(made), path,
+                                               ssl=sctx)
+        async with closing(server):
+            tr, proto = await loop.create_unix_connection(
+                lambda: Proto(loop), path, ssl=cctx,
+                server_hostname='localhost')
+            tr.write(b'unix')
+            await proto.wait_for(4)
+            assert uses_cipher_bio(tr) and uses_cipher_bio(made[1])
+            tr.close()
+            await proto.lost
 
     run(loop, main())
 

@@ -325,6 +325,33 @@ cdef class StreamCore(IOWatcher):
             n = 0
         return self.buffer_remaining(data, n)
 
+    cdef int write_from(self, const char *data, Py_ssize_t size) except -1:
+        """write() of the size bytes at data, memory the caller reuses once
+        this returns (TLS's outgoing ciphertext): sent from there when
+        nothing is queued, and only what the kernel does not take is
+        copied."""
+        cdef ssize_t n
+        cdef int err
+        if (self.write_size or self.sock_methods or self.conn_lost or
+                self.eof_written or self.empty_waiter is not None):
+            return self.write(PyBytes_FromStringAndSize(data, size))
+        if size <= 0:
+            return 0
+        n = send(self.fd, data, size, 0)
+        err = errno
+        if n > 0:
+            self.loop._bytes_written += n
+            if n == size:
+                return 0
+        elif err != EAGAIN and err != EINTR:
+            self.fatal_error(os_error(err),
+                             'Fatal write error on socket transport')
+            return 0
+        else:
+            n = 0
+        return self.buffer_remaining(
+            PyBytes_FromStringAndSize(data + n, size - n), 0)
+
     cdef int writelines(self, object list_of_data) except -1:
         # One syscall for all the pieces: sendmsg() gathers them when the
         # queue is empty; otherwise they join the queue.

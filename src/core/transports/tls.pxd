@@ -1,3 +1,17 @@
+# The ciphertext buffers of a connection whose SSLObject reads and writes
+# them through our BIO (cipherbio.pyx).
+cdef struct CipherBuffers:
+    # Unread ciphertext is incoming[in_start:in_end].
+    char *incoming
+    Py_ssize_t in_start
+    Py_ssize_t in_end
+    Py_ssize_t in_size
+    # Ciphertext to send is outgoing[:out_len].
+    char *outgoing
+    Py_ssize_t out_len
+    Py_ssize_t out_size
+
+
 @cython.final
 cdef class BufferSpan:
     """Memory lent to a C function through the buffer protocol (tls.pyx)."""
@@ -54,9 +68,16 @@ cdef class TLSCore:
         object incoming_write
         object outgoing_read
 
-        # Ciphertext from the socket lands here (get_buffer) and is copied
-        # into `incoming`; decrypted data for a non-buffered protocol is
-        # read here and copied into one bytes object.
+        # Over our SocketTransport the SSLObject reads and writes through
+        # our BIO (cipherbio.pyx), whose buffers replace the MemoryBIOs:
+        # `cipher` is NULL when the connection uses the MemoryBIOs.
+        void *cipher_bio
+        CipherBuffers *cipher
+        object cipher_view          # get_buffer()'s view of an empty
+        char *cipher_view_ptr       # incoming buffer, made for this address
+
+        # With the MemoryBIOs, ciphertext from the socket lands here
+        # (get_buffer) and is copied into `incoming`.
         bytearray buffer
         object buffer_view
         char *buffer_ptr
@@ -90,6 +111,10 @@ cdef class TLSCore:
     cdef int wakeup_waiter(self, object exc) except -1
     cdef object get_app_transport(self)
     cdef int connection_made(self, object transport) except -1
+    cdef object get_buffer(self)
+    cdef Py_ssize_t incoming_pending(self) except -1
+    cdef Py_ssize_t outgoing_pending(self) except -1
+    cdef object take_outgoing(self)
     cdef int connection_lost(self, object exc) except -1
     cdef int buffer_updated(self, Py_ssize_t nbytes) except -1
     cdef object on_eof(self)

@@ -28,7 +28,11 @@
 # - decrypted data is read into the connection's buffer and copied once
 #   into a bytes object of its exact size, instead of allocating max_size
 #   bytes per read and shrinking them;
-# - writes to our own SocketTransport skip its Python method.
+# - writes to our own SocketTransport skip its Python method;
+# - over our SocketTransport the SSLObject's MemoryBIOs are replaced by
+#   our BIO (cipherbio.pyx): the socket is read straight into the buffer
+#   OpenSSL reads records from, and the records OpenSSL writes are sent
+#   from its buffer, with none of the MemoryBIOs' zeroing and copies.
 
 try:
     import ssl as ssl_module
@@ -175,6 +179,8 @@ cdef class TLSCore:
             live_objects.transports += 1
 
     def __dealloc__(self):
+        if self.cipher_bio != NULL:
+            release_cipher_bio(self.cipher_bio)
         if LOOP_DEBUG:
             live_objects.transports -= 1
 
@@ -216,13 +222,59 @@ cdef class TLSCore:
         self.transport = transport
         if type(transport) is SocketTransport:
             self.raw_core = transport._core
+            # Our transport reads into get_buffer()'s memory and lets go
+            # of it before buffer_updated(): the cipher BIO's buffers can
+            # be lent to it.
+            self.cipher_bio = attach_cipher_bio(self.sslobj, self.incoming,
+                                                self.outgoing)
+            if self.cipher_bio != NULL:
+                self.cipher = cipher_buffers(self.cipher_bio)
+                self.buffer = self.buffer_view = None
+                self.buffer_ptr = NULL
         self.start_handshake()
         return 0
 
+    cdef object get_buffer(self):
+        """Where the raw transport reads ciphertext to."""
+        cdef CipherBuffers *bufs = self.cipher
+        cdef char *space
+        if bufs == NULL:
+            return self.buffer_view
+        if bufs.in_end != 0 or bufs.in_size < TLS_BUFFER_SIZE:
+            space = incoming_space(bufs, TLS_BUFFER_SIZE)
+            if bufs.in_end != 0:    # after unread ciphertext: a new view
+                return PyMemoryView_FromMemory(space, TLS_BUFFER_SIZE,
+                                               PyBUF_WRITE)
+        # The common case, all read: one view of the buffer, reused.
+        if self.cipher_view_ptr != bufs.incoming:
+            self.cipher_view = PyMemoryView_FromMemory(
+                bufs.incoming, TLS_BUFFER_SIZE, PyBUF_WRITE)
+            self.cipher_view_ptr = bufs.incoming
+        return self.cipher_view
+
+    cdef Py_ssize_t incoming_pending(self) except -1:
+        if self.cipher != NULL:
+            return self.cipher.in_end - self.cipher.in_start
+        return self.incoming.pending
+
+    cdef Py_ssize_t outgoing_pending(self) except -1:
+        if self.cipher != NULL:
+            return self.cipher.out_len
+        return self.outgoing.pending
+
+    cdef object take_outgoing(self):
+        """The outgoing ciphertext, as bytes, no longer pending."""
+        cdef CipherBuffers *bufs = self.cipher
+        if bufs == NULL:
+            return self.outgoing_read()
+        data = PyBytes_FromStringAndSize(bufs.outgoing, bufs.out_len)
+        bufs.out_len = 0
+        return data
+
     cdef int connection_lost(self, object exc) except -1:
         del self.write_backlog[:]
-        if self.outgoing.pending:
-            self.outgoing_read()
+        if self.outgoing_pending():
+            self.take_outgoing()
         self.conn_lost += 1
         if self.app_transport is not None:
             self.closed = True
@@ -256,7 +308,12 @@ cdef class TLSCore:
             nbytes = TLS_BUFFER_SIZE
         elif nbytes < 0:
             nbytes = max(0, TLS_BUFFER_SIZE + nbytes)
-        self.incoming_write(self.span.of(self.buffer_ptr, nbytes, True))
+        if self.cipher != NULL:
+            # The bytes are already in place (get_buffer()).
+            self.cipher.in_end += min(nbytes,
+                                      self.cipher.in_size - self.cipher.in_end)
+        else:
+            self.incoming_write(self.span.of(self.buffer_ptr, nbytes, True))
         if self.state == TLS_WRAPPED:
             self.do_read()
         elif self.state == TLS_DO_HANDSHAKE:
@@ -507,9 +564,15 @@ cdef class TLSCore:
         return 0
 
     cdef int process_outgoing(self) except -1:
-        cdef Py_ssize_t pending = self.outgoing.pending
+        cdef Py_ssize_t pending = self.outgoing_pending()
         if pending and not self.ssl_writing_paused:
-            self.raw_write(self.outgoing_read())
+            if self.cipher != NULL and self.raw_core is not None:
+                # Sent from the BIO's buffer; only what the kernel does not
+                # take is copied.
+                self.raw_core.write_from(self.cipher.outgoing, pending)
+                self.cipher.out_len = 0
+            else:
+                self.raw_write(self.take_outgoing())
             pending = 0
         # Until the next SSL call, the outgoing BIO is known to be empty
         # (or unchanged while the raw transport has paused us).
@@ -569,7 +632,7 @@ cdef class TLSCore:
         any read).  The ssl module creates no SSLContext with read-ahead,
         so OpenSSL takes no more ciphertext from the BIO than the record
         it decrypts: nothing else can wait inside it."""
-        cdef Py_ssize_t pending = self.incoming.pending
+        cdef Py_ssize_t pending = self.incoming_pending()
         if pending == 0 and last_read == asked:
             pending = self.ssl_pending()
         return pending
@@ -624,7 +687,7 @@ cdef class TLSCore:
         if not self.readable(-1, -1):
             return 0
         self.outgoing_flushed = False
-        buf = self.app_get_buffer(self.incoming.pending)
+        buf = self.app_get_buffer(self.incoming_pending())
         PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
         ptr = <char *>view.buf
         wants = view.len
@@ -705,7 +768,7 @@ cdef class TLSCore:
         return 0
 
     cdef Py_ssize_t get_write_buffer_size(self) except -1:
-        return self.outgoing.pending + self.write_buffer_size
+        return self.outgoing_pending() + self.write_buffer_size
 
     cdef int set_write_buffer_limits(self, object high, object low) except -1:
         self.outgoing_high_water, self.outgoing_low_water = \
@@ -733,7 +796,7 @@ cdef class TLSCore:
     cdef int control_ssl_reading(self, Py_ssize_t size) except -1:
         """size: the incoming BIO's, or -1 to ask it."""
         if size < 0:
-            size = self.incoming.pending
+            size = self.incoming_pending()
         if size >= self.incoming_high_water and not self.ssl_reading_paused:
             self.ssl_reading_paused = True
             self.transport.pause_reading()
@@ -870,6 +933,12 @@ class SSLProtocol(asyncio.BufferedProtocol):
     def _server_hostname(self):
         return (<TLSCore>self._core).server_hostname
 
+    @property
+    def _uses_cipher_bio(self):
+        """Whether the SSLObject reads and writes through our BIO instead of
+        the MemoryBIOs (cipherbio.pyx); for tests."""
+        return (<TLSCore>self._core).cipher != NULL
+
     def connection_made(self, transport):
         """The raw connection is up: start the TLS handshake."""
         (<TLSCore>self._core).connection_made(transport)
@@ -878,7 +947,7 @@ class SSLProtocol(asyncio.BufferedProtocol):
         (<TLSCore>self._core).connection_lost(exc)
 
     def get_buffer(self, n):
-        return (<TLSCore>self._core).buffer_view
+        return (<TLSCore>self._core).get_buffer()
 
     def buffer_updated(self, nbytes):
         (<TLSCore>self._core).buffer_updated(nbytes)
@@ -992,7 +1061,7 @@ class SSLTransport(asyncio_transports._FlowControlMixin, asyncio.Transport):
         return (core.incoming_low_water, core.incoming_high_water)
 
     def get_read_buffer_size(self):
-        return core_of(self, '_get_read_buffer_size').incoming.pending
+        return core_of(self, '_get_read_buffer_size').incoming_pending()
 
     @property
     def _protocol_paused(self):
