@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # The interpreters `make test-all` and `make conformance-all` cover.
 PYTHONS ?= 3.10 3.11 3.12 3.13
 
-.PHONY: all setup compile debug test test-all bench bench-quick lint \
+.PHONY: all setup compile debug test test-all bench bench-quick bench-tls lint \
         conformance conformance-all clean
 
 all: compile
@@ -26,6 +26,8 @@ $(VENV)/.bench-ready: $(VENV)/.ready requirements-bench.txt
 	  (apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive \
 	   apt-get install -y -qq postgresql) \
 	  || echo "PostgreSQL could not be installed: the asyncpg cells will say n/a"
+	@test -e /usr/include/openssl/ssl.h || (apt-get update -qq && apt-get install -y -qq libssl-dev) \
+	  || echo "libssl-dev could not be installed: bench-tls runs without its C server and client"
 	touch $@
 
 $(VENV)/.dev-ready: $(VENV)/.ready requirements-dev.txt
@@ -58,6 +60,11 @@ bench: compile $(VENV)/.bench-ready
 
 bench-quick: compile $(VENV)/.bench-ready
 	PYTHONPATH=src $(PY) benchmarks/run.py --quick
+
+# TLS echo / HTTPS / handshakes against asyncio and uvloop, with the C
+# ceiling (docs/benchmarks.md, "TLS").
+bench-tls: compile $(VENV)/.bench-ready
+	PYTHONPATH=src $(PY) benchmarks/tls_echo.py --loops asyncio,uvloop,loop --rounds 5
 
 conformance: compile
 	PYTHONPATH=src $(PY) tests/conformance/run.py

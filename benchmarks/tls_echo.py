@@ -19,6 +19,12 @@ the table shows each cell's median over rounds, and the least CPU per
 request of any round (on a busy machine contention only adds to it).  The client's CPU share
 is printed too: at ~100% the client, not the server, set the pace.
 
+The ceiling, `c` (benchmarks/c/tls_echo_server.c: epoll and OpenSSL on
+the socket, built here with gcc and libssl-dev), runs in the same rounds:
+its CPU per request is what the kernel and OpenSSL cost, and a loop's TLS
+overhead is its CPU/request minus the ceiling's (BENCHMARKING.md's
+method).  The last column gives both ratios against the best peer.
+
 --profile LOOP runs one extra server of that loop under cProfile through
 the same workloads, and prints where its time goes grouped by layer
 (asyncio's SSLProtocol, the ssl module and MemoryBIO, the transport, the
@@ -41,6 +47,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_CPU, CLIENT_CPU = 0, 1
 LOOPS = ('asyncio', 'uvloop', 'loop')
+CEILING = 'c'
+CEILING_BIN = os.path.join(HERE, 'bin', 'tls_echo_server')
+CLIENT_BIN = os.path.join(HERE, 'bin', 'tls_echo_client')
 HTTP_REQUEST = b'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'
 HTTP_BODY = b'Hello, World!'
 HTTP_RESPONSE = (b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n'
@@ -155,13 +164,35 @@ def serve(loop_name, cert, profile_path):
         ev.run_forever()
 
 
+def build_c(target):
+    """Compile a C tool (the ceiling server, the native client) when missing
+    or older than its source: None, or why it could not be built."""
+    name = os.path.basename(target)
+    source = os.path.join(HERE, 'c', name + '.c')
+    if (os.path.exists(target) and
+            os.path.getmtime(target) >= os.path.getmtime(source)):
+        return None
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    done = subprocess.run(['gcc', '-O2', '-Wall', '-o', target, source,
+                           '-lssl', '-lcrypto'],
+                          check=False, capture_output=True, text=True)
+    if done.returncode:
+        return (f'gcc failed on {name}.c (libssl-dev missing?): '
+                + done.stderr.strip()[-300:])
+    return None
+
+
 class Server:
     def __init__(self, loop_name, cert, profile_path=None):
         argv = [sys.executable, os.path.abspath(__file__), '--serve',
                 loop_name, '--cert', cert]
+        if loop_name == CEILING:
+            argv = [CEILING_BIN, cert]
         if profile_path:
             argv += ['--profile-out', profile_path]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        if loop_name == CEILING:
+            os.sched_setaffinity(self.proc.pid, {SERVER_CPU})
         line = self.proc.stdout.readline().split()
         if not line or line[0] != 'READY':
             self.proc.kill()
@@ -308,6 +339,41 @@ def measure(server, workload, ctx, concurrency, warmup, seconds,
             'client': client / elapsed, 'done': done, 'cpu': cpu}
 
 
+def process_cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    # utime and stime: fields 14 and 15 of stat(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def measure_native(server, workload, ca, concurrency, warmup, seconds):
+    """measure() with the C client (c/tls_echo_client.c) as the load."""
+    key, request, response_size = WORKLOADS[workload]
+    with tempfile.NamedTemporaryFile(prefix='tls-request-') as f:
+        f.write(request)
+        f.flush()
+        argv = [CLIENT_BIN, str(server.ports[key]), str(concurrency),
+                str(warmup), str(seconds), f.name, str(response_size)]
+        if key != 'plain':
+            argv.append(ca)
+        client = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        try:
+            if client.stdout.readline().strip() != 'START':
+                raise RuntimeError('the native client failed')
+            cpu = server.cpu_seconds()
+            client_cpu = process_cpu_seconds(client.pid)
+            line = client.stdout.readline().split()
+            cpu = server.cpu_seconds() - cpu
+            client_cpu = process_cpu_seconds(client.pid) - client_cpu
+        finally:
+            client.wait()
+    if len(line) != 3 or line[0] != 'DONE':
+        raise RuntimeError('the native client failed')
+    done, elapsed = int(line[1]), float(line[2])
+    return {'rps': done / elapsed, 'us': cpu / done * 1e6 if done else 0,
+            'client': client_cpu / elapsed, 'done': done, 'cpu': cpu}
+
+
 def handshakes(server, seconds, ca):
     """Full handshakes per second by openssl s_time (one at a time)."""
     before = server.cpu_seconds()
@@ -390,6 +456,8 @@ def profile_report(path, requests, cpu):
 # -- main ---------------------------------------------------------------------
 
 def available(name):
+    if name == CEILING:
+        return build_c(CEILING_BIN)
     try:
         new_loop(name).close()
     except Exception as exc:  # noqa: BLE001 - any failure means "not here"
@@ -405,6 +473,10 @@ def main():
     parser.add_argument('--warmup', type=float, default=0.5)
     parser.add_argument('--concurrency', type=int, default=32)
     parser.add_argument('--no-handshakes', action='store_true')
+    parser.add_argument('--client', choices=('native', 'python'),
+                        default='native',
+                        help='the load generator (native: C over OpenSSL, '
+                        'built here; python: ssl.SSLSockets in this process)')
     parser.add_argument('--profile', metavar='LOOP')
     parser.add_argument('--serve', help=argparse.SUPPRESS)
     parser.add_argument('--cert', help=argparse.SUPPRESS)
@@ -414,8 +486,14 @@ def main():
         return serve(args.serve, args.cert, args.profile_out)
 
     os.sched_setaffinity(0, {CLIENT_CPU})
+    if args.client == 'native':
+        why = build_c(CLIENT_BIN)
+        if why:
+            print(f'native client: not available ({why}); the Python '
+                  f'client runs instead', file=sys.stderr)
+            args.client = 'python'
     loops = []
-    for name in args.loops.split(','):
+    for name in [n for n in args.loops.split(',') if n != CEILING] + [CEILING]:
         why = available(name)
         if why:
             print(f'{name}: not available ({why}), skipped', file=sys.stderr)
@@ -437,6 +515,10 @@ def main():
                     for workload in workloads:
                         if workload.startswith('handshakes'):
                             res = handshakes(server, args.seconds, ca)
+                        elif args.client == 'native':
+                            res = measure_native(server, workload, ca,
+                                                 args.concurrency,
+                                                 args.warmup, args.seconds)
                         else:
                             res = measure(server, workload, ctx,
                                           args.concurrency, args.warmup,
@@ -463,7 +545,8 @@ def table(results, workloads, loops, args):
     head = (f'TLS server, {sys.implementation.name} '
             f'{sys.version.split()[0]}, {ssl.OPENSSL_VERSION}; median of '
             f'{args.rounds} rounds of {args.seconds:g} s; concurrency '
-            f'{args.concurrency} (handshakes: 1 at a time)')
+            f'{args.concurrency} (handshakes: 1 at a time); '
+            f'{args.client} client')
     lines = [head, '',
              ('| workload | loop | requests/s | server CPU us/request '
               '| (least) | client CPU | loop vs best peer (medians) |'),
@@ -479,7 +562,7 @@ def table(results, workloads, loops, args):
                              statistics.median(r['us'] for r in runs),
                              statistics.median(client) if client else None,
                              min(r['us'] for r in runs))
-        peers = [n for n in med if n != 'loop']
+        peers = [n for n in med if n not in ('loop', CEILING)]
         for name in loops:
             if name not in med:
                 lines.append(f'| {workload} | {name} | n/a | n/a | | | |')
@@ -491,6 +574,10 @@ def table(results, workloads, loops, args):
                 best_us = min(med[p][1] for p in peers)
                 verdict = (f'{rps / best_rps:.2f}x req/s, '
                            f'{us / best_us:.2f}x CPU/req')
+                if CEILING in med and best_us > med[CEILING][1]:
+                    floor = med[CEILING][1]
+                    verdict += (f', {(us - floor) / (best_us - floor):.2f}x '
+                                f'overhead above {CEILING}')
             share = '' if client is None else f'{client:.0%}'
             lines.append(f'| {workload} | {name} | {rps:,.0f} | {us:.1f} '
                          f'| {least:.1f} | {share} | {verdict} |')
