@@ -40,6 +40,8 @@ cdef class StreamCore(IOWatcher):
     cdef int read_into_buffer(self) except -1
     cdef int on_eof(self) except -1
     cdef int write(self, object data) except -1
+    cdef Py_ssize_t send_now(self, const char *data,
+                             Py_ssize_t size) except -2
     cdef int write_from(self, const char *data, Py_ssize_t size) except -1
     cdef int writelines(self, object list_of_data) except -1
     cdef int buffer_remaining(self, object data, Py_ssize_t sent) except -1

@@ -270,9 +270,7 @@ cdef class StreamCore(IOWatcher):
 
     cdef int write(self, object data) except -1:
         cdef Py_buffer view
-        cdef ssize_t n
-        cdef Py_ssize_t size
-        cdef int err
+        cdef Py_ssize_t n, size
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f'data argument must be a bytes-like object, '
                             f'not {type(data).__name__!r}')
@@ -308,47 +306,47 @@ cdef class StreamCore(IOWatcher):
                                  'Fatal write error on socket transport')
                 return 0
             n = 0 if result is None else result
-            err = EAGAIN
-        else:
-            n = send(self.fd, view.buf, view.len, 0)
-            err = errno
-            PyBuffer_Release(&view)
-        if n > 0:
             self.loop._bytes_written += n
-            if n == size:
-                return 0
-        elif err != EAGAIN and err != EINTR:
-            self.fatal_error(os_error(err),
-                             'Fatal write error on socket transport')
-            return 0
         else:
-            n = 0
+            try:
+                n = self.send_now(<char *>view.buf, size)
+            finally:
+                PyBuffer_Release(&view)
+            if n < 0:
+                return 0
+        if n == size:
+            return 0
         return self.buffer_remaining(data, n)
+
+    cdef Py_ssize_t send_now(self, const char *data,
+                             Py_ssize_t size) except -2:
+        """send(): the bytes the kernel took (0 when it would block), or -1
+        once a failure has been reported (fatal_error)."""
+        cdef ssize_t n = send(self.fd, data, size, 0)
+        cdef int err
+        if n >= 0:
+            self.loop._bytes_written += n
+            return n
+        err = errno
+        if err == EAGAIN or err == EINTR:
+            return 0
+        self.fatal_error(os_error(err), 'Fatal write error on socket transport')
+        return -1
 
     cdef int write_from(self, const char *data, Py_ssize_t size) except -1:
         """write() of the size bytes at data, memory the caller reuses once
         this returns (TLS's outgoing ciphertext): sent from there when
         nothing is queued, and only what the kernel does not take is
         copied."""
-        cdef ssize_t n
-        cdef int err
+        cdef Py_ssize_t n
         if (self.write_size or self.sock_methods or self.conn_lost or
                 self.eof_written or self.empty_waiter is not None):
             return self.write(PyBytes_FromStringAndSize(data, size))
         if size <= 0:
             return 0
-        n = send(self.fd, data, size, 0)
-        err = errno
-        if n > 0:
-            self.loop._bytes_written += n
-            if n == size:
-                return 0
-        elif err != EAGAIN and err != EINTR:
-            self.fatal_error(os_error(err),
-                             'Fatal write error on socket transport')
+        n = self.send_now(data, size)
+        if n < 0 or n == size:
             return 0
-        else:
-            n = 0
         return self.buffer_remaining(
             PyBytes_FromStringAndSize(data + n, size - n), 0)
 
