@@ -268,17 +268,21 @@ cdef int release_cipher_bio(void *bio) except -1:
 cdef char *incoming_space(CipherBuffers *bufs,
                           Py_ssize_t wanted) except NULL:
     """Room for wanted more bytes of ciphertext after what is unread,
-    moving the unread bytes to the front first."""
+    moving the unread bytes to the front first.  The buffer grows only
+    while the application leaves ciphertext unread (up to its read
+    limit), at least doubling so that a pile of it is copied few times."""
     cdef Py_ssize_t unread = bufs.in_end - bufs.in_start
+    cdef Py_ssize_t new_size
     cdef char *grown
     if bufs.in_start:
         memmove(bufs.incoming, bufs.incoming + bufs.in_start, unread)
         bufs.in_start = 0
         bufs.in_end = unread
     if bufs.in_size - unread < wanted:
-        grown = <char *>realloc(bufs.incoming, unread + wanted)
+        new_size = max(unread + wanted, 2 * bufs.in_size)
+        grown = <char *>realloc(bufs.incoming, new_size)
         if grown == NULL:
             raise MemoryError()
         bufs.incoming = grown
-        bufs.in_size = unread + wanted
+        bufs.in_size = new_size
     return bufs.incoming + unread
