@@ -292,6 +292,14 @@ async def serving(loop, factory, ssl_ctx, **kwargs):
         yield server, server.sockets[0].getsockname()[1]
 
 
+def recording(loop, protos):
+    """A Proto factory that appends each protocol it makes to `protos`."""
+    def factory():
+        protos.append(Proto(loop))
+        return protos[-1]
+    return factory
+
+
 def echo_recording(made):
     """An Echo factory whose protocols append to `made` once connected
     (asyncio calls the factory before the handshake, connection_made only
@@ -443,10 +451,7 @@ def test_echo_and_extra_info(loop, certs, version):
     cctx = client_context(certs)
     errors = record_errors(loop)
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx) as (_, port):
@@ -640,10 +645,7 @@ def test_mutual_tls(loop, certs, version):
     sctx = server_context(certs, version=version, client_ca=certs.ca)
     cctx = client_context(certs, cert=certs.client)
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx) as (_, port):
@@ -822,10 +824,7 @@ def test_flow_control_both_ways(loop, sctx, cctx, sender):
     in order."""
     payload = os.urandom(4 * 1024 * 1024)
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx) as (server, port):
@@ -1009,10 +1008,7 @@ def test_close_flushes_then_close_notify(loop, sctx, cctx, closer):
     # the peer's protocol gets all the data, eof_received, connection_lost.
     payload = os.urandom(1024 * 1024)
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx) as (_, port):
@@ -1042,10 +1038,7 @@ def test_eof_received_true_is_ignored(loop, sctx, cctx, caplog):
     # peer's close_notify does not keep the connection open (asyncio
     # warns), and the connection is shut down in both directions.
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx) as (_, port):
@@ -1163,10 +1156,7 @@ def test_server_shutdown_timeout(loop, sctx, cctx):
     # The same on the server side, with create_server's
     # ssl_shutdown_timeout.
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx,
@@ -1195,10 +1185,7 @@ def test_peer_drops_tcp_without_close_notify(loop, sctx, cctx, side, how):
     ConnectionResetError."""
     errors = record_errors(loop)
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def drop(sock, peer, proto):
         await peer.send(b'partial')
@@ -1869,10 +1856,7 @@ def test_ciphertext_piles_up_to_a_raised_read_limit(loop, sctx, cctx):
     buffer grows past its 256 KiB) and then delivers every byte."""
     payload = os.urandom(3 * 1024 * 1024)
     servers = []
-
-    def factory():
-        servers.append(Proto(loop))
-        return servers[-1]
+    factory = recording(loop, servers)
 
     async def main():
         async with serving(loop, factory, sctx) as (_, port):
