@@ -182,6 +182,13 @@ def build_c(target):
     return None
 
 
+def process_cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    # utime and stime: fields 14 and 15 of stat(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 class Server:
     def __init__(self, loop_name, cert, profile_path=None):
         argv = [sys.executable, os.path.abspath(__file__), '--serve',
@@ -201,10 +208,7 @@ class Server:
         self.ports = dict(zip(('echo', 'http', 'plain'), map(int, line[1:])))
 
     def cpu_seconds(self):
-        with open(f'/proc/{self.proc.pid}/stat') as f:
-            fields = f.read().rsplit(')', 1)[1].split()
-        # utime and stime: fields 14 and 15 of stat(5), in clock ticks.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        return process_cpu_seconds(self.proc.pid)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -337,13 +341,6 @@ def measure(server, workload, ctx, concurrency, warmup, seconds,
             conn.sock.close()
     return {'rps': done / elapsed, 'us': cpu / done * 1e6 if done else 0,
             'client': client / elapsed, 'done': done, 'cpu': cpu}
-
-
-def process_cpu_seconds(pid):
-    with open(f'/proc/{pid}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    # utime and stime: fields 14 and 15 of stat(5), in clock ticks.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def measure_native(server, workload, ca, concurrency, warmup, seconds):
