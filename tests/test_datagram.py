@@ -1214,6 +1214,28 @@ def asyncio_differs_if(condition, reason):
         lambda test: test)
 
 
+@pytest.mark.asyncio_differs(
+    'asyncio tests the peer name for truth, and a socketpair\'s is \'\': it '
+    'calls sendto(data, None), a fatal TypeError; ours sends, as uvloop does')
+def test_socketpair_sends_without_addr(loop):
+    async def main():
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with a, b:
+            async with endpoint(loop, sock=a) as (t, p):
+                assert t.get_extra_info('peername') == ''
+                b.send(b'ping')
+                await p.until(lambda: p.datagrams())
+                assert p.datagrams() == [(b'ping', None)]
+                t.sendto(b'pong')
+                t.sendto(b'pong again', None)
+                b.settimeout(TIMEOUT)
+                assert b.recv(100) == b'pong'
+                assert b.recv(100) == b'pong again'
+                assert p.names() == ['made', 'datagram']
+
+    run(loop, main())
+
+
 @contextlib.asynccontextmanager
 async def unix_pair(loop, directory, protocol_factory=Recorder):
     """A connected AF_UNIX datagram endpoint whose send buffer fills at

@@ -141,7 +141,11 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
             return
         if not self._buffer:
             try:
-                if self._extra['peername']:
+                # A connected socket sends with send().  `is not None`, not
+                # asyncio's truth test: a socketpair's peer has the name ''
+                # and is connected all the same (asyncio then calls
+                # sendto(data, None), a fatal TypeError; uvloop sends).
+                if self._extra['peername'] is not None:
                     self._sock.send(data)
                 else:
                     self._sock.sendto(data, addr)
@@ -167,7 +171,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
             data, addr = self._buffer.popleft()
             self._buffer_size -= len(data) + DATAGRAM_HEADER_SIZE
             try:
-                if self._extra['peername']:
+                if self._extra['peername'] is not None:
                     self._sock.send(data)
                 else:
                     self._sock.sendto(data, addr)
