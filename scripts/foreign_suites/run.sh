@@ -44,7 +44,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -96,6 +96,19 @@ case "$project" in
     # them, keep its marker selection; no captured logs in the junit xml.
     project_opts=(-o addopts= -m "not dev_mode and not autobahn and not internal"
                   -o junit_logging=no)
+    ;;
+  uvloop)
+    # Its tests, with a stand-in uvloop module (plugins/uvloop_shim.py);
+    # the files left out test libuv's and uvloop's own APIs.
+    version=0.23.0
+    origin=pypi
+    archive=uvloop-$version.tar.gz
+    sha256=28d160f51ab4da3b187063652e643dea6831072add4adc1e6d62afbe73b6be27
+    project_plugins=(-p uvloop_shim)
+    default_paths=(tests --ignore=tests/test_libuv_api.py
+                   --ignore=tests/test_cython.py
+                   --ignore=tests/test_sourcecode.py
+                   --ignore=tests/test_fs_event.py)
     ;;
   *) usage ;;
 esac
