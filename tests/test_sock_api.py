@@ -567,6 +567,48 @@ def test_sock_sendall_8mib_to_a_slow_reader(loop, own, kind, wrap):
         b.recv(1)       # and nothing more was sent
 
 
+class SendRecordingSocket(socket.socket):
+    """A socket.socket subclass that records the sizes its send() is given:
+    asyncio's sock_sendall() calls the method, so an override takes
+    effect."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.send_sizes = []
+
+    def send(self, data, *args):
+        self.send_sizes.append(len(data))
+        return super().send(data, *args)
+
+
+@pytest.mark.parametrize('size', [100, 8 * MiB], ids=['fits', 'waits'])
+def test_sock_sendall_calls_a_socket_subclass_send(loop, pair, size):
+    a, b = pair
+    sub = SendRecordingSocket(a.family, a.type, a.proto, fileno=a.detach())
+    data = payload(size)
+    try:
+        sub.setblocking(False)
+
+        async def main():
+            sender = loop.create_task(loop.sock_sendall(sub, data))
+            received = await read_slowly(loop, b, size)
+            assert await sender is None
+            return received
+
+        assert run(loop, main()) == (size, sha256(data))
+        assert sub.send_sizes[0] == size
+        if size == 100:
+            assert sub.send_sizes == [100]
+        else:
+            # 8 MiB do not fit the socket buffer: more calls, each given
+            # what the earlier ones left.
+            assert len(sub.send_sizes) > 1
+            assert sub.send_sizes == sorted(sub.send_sizes, reverse=True)
+            assert len(set(sub.send_sizes)) == len(sub.send_sizes)
+    finally:
+        sub.close()
+
+
 def test_sock_sendall_empty(loop, pair):
     a, b = pair
     assert run(loop, loop.sock_sendall(a, b'')) is None

@@ -11,7 +11,10 @@
 
 
 cdef int check_socket(Loop loop, object sock) except -1:
-    if ssl_SSLSocket is not None and isinstance(sock, ssl_SSLSocket):
+    # (The type test first: isinstance() of a plain socket looks up its
+    # __class__ attribute before it can say no.)
+    if (type(sock) is not socket_class and ssl_SSLSocket is not None and
+            isinstance(sock, ssl_SSLSocket)):
         raise TypeError("Socket cannot be of type SSLSocket")
     if loop._debug and sock.gettimeout() != 0:
         raise ValueError("the socket must be non-blocking")
@@ -147,6 +150,25 @@ cdef class AcceptWaiter(SockWaiter):
         self.fut.set_result((conn, address))
 
 
+cdef Py_ssize_t sock_send_now(int fd, object data,
+                              Py_ssize_t *size) except -1:
+    """One send() of `data` (a bytes-like object, as socket.send takes);
+    the bytes sent, 0 when it would block.  Sets *size to data's size."""
+    cdef Py_buffer view
+    cdef ssize_t n
+    cdef int err
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    size[0] = view.len
+    n = send(fd, view.buf, view.len, 0)
+    err = errno
+    PyBuffer_Release(&view)
+    if n >= 0:
+        return n
+    if err == EAGAIN or err == EINTR:
+        return 0
+    raise os_error(err)
+
+
 cdef object sock_recv_now(int fd, Py_ssize_t nbytes):
     """recv() into a new bytes object; None when it would block."""
     if nbytes < 0:
@@ -230,10 +252,17 @@ async def sock_recvfrom_into(Loop self, sock, buf, nbytes=0):
 
 async def sock_sendall(Loop self, sock, data):
     check_socket(self, sock)
-    try:
-        n = sock.send(data)
-    except (BlockingIOError, InterruptedError):
-        n = 0
+    cdef Py_ssize_t n, size = -1
+    if type(sock) is socket_class:
+        n = sock_send_now(sock.fileno(), data, &size)
+        if n == size:
+            return
+    else:
+        # A subclass may override send(), which asyncio calls: so do we.
+        try:
+            n = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
     view = memoryview(data)
     if n == view.nbytes:
         return
