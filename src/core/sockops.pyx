@@ -1,9 +1,10 @@
 # The sock_* coroutines, and the accept loop of servers.
 #
 # Each operation first tries the socket's method, which is what asyncio
-# calls (for recv() on a plain socket, the syscall itself); only on EAGAIN
-# does it create a future and a waiter that the poller calls directly when
-# the socket is ready (no Handle, no queued callback).  The waiter leaves
+# calls (on a plain socket, recv() and sock_sendall's send() are the
+# syscalls themselves); only on EAGAIN does it create a future and a
+# waiter that the poller calls directly when the socket is ready (no
+# Handle, no queued callback).  The waiter leaves
 # the poller when the operation completes, and the coroutine's `finally`
 # makes sure it also leaves when the awaiting task is cancelled, before the
 # caller can close or reuse the socket.  They are module-level functions
