@@ -3,7 +3,8 @@
 #
 #   scripts/foreign_suites/run.sh PROJECT MODE [pytest args...]
 #
-#   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5)
+#   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5) |
+#            uvloop (0.23.0) | uvicorn (0.54.0)
 #   MODE     asyncio (the reference) | ourloop (asyncio's policy makes
 #            loop.EventLoop; see plugins/foreign_loop.py)
 #
@@ -44,7 +45,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp|uvloop asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -109,6 +110,14 @@ case "$project" in
                    --ignore=tests/test_cython.py
                    --ignore=tests/test_sourcecode.py
                    --ignore=tests/test_fs_event.py)
+    ;;
+  uvicorn)
+    version=0.54.0
+    origin=pypi
+    archive=uvicorn-$version.tar.gz
+    sha256=a2e33cbfaa0306f8e6b0c13e0cb89d7d7a2da3e62b90c66e18c33d9807b28620
+    # Its addopts want xdist (-n 8); its warning filters ("error") stay.
+    project_opts=(-o addopts=-rxXs)
     ;;
   *) usage ;;
 esac
