@@ -4,7 +4,7 @@
 #   scripts/foreign_suites/run.sh PROJECT MODE [pytest args...]
 #
 #   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5) |
-#            uvloop (0.23.0) | uvicorn (0.54.0)
+#            uvloop (0.23.0) | uvicorn (0.54.0) | asyncpg (0.32.0)
 #   MODE     asyncio (the reference) | ourloop (asyncio's policy makes
 #            loop.EventLoop; see plugins/foreign_loop.py)
 #
@@ -45,7 +45,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -65,6 +65,7 @@ die() { log "$*"; exit 2; }
 # Its version, where its tests come from (the archive and its SHA-256),
 # and its own plugins and pytest options.
 hosts6_default=0
+needs_postgres=0
 project_plugins=()
 project_opts=()
 default_paths=(tests)
@@ -118,6 +119,18 @@ case "$project" in
     sha256=a2e33cbfaa0306f8e6b0c13e0cb89d7d7a2da3e62b90c66e18c33d9807b28620
     # Its addopts want xdist (-n 8); its warning filters ("error") stay.
     project_opts=(-o addopts=-rxXs)
+    ;;
+  asyncpg)
+    # Its tests need a PostgreSQL server: a throwaway one, below.
+    version=0.32.0
+    origin=pypi
+    archive=asyncpg-$version.tar.gz
+    sha256=45e64e56714d888330b884aad1dfb363d0bf43fb343e3d1a8968525f3bade478
+    needs_postgres=1
+    # Its addopts, less --capture=no and --tb=native; test__sourcecode
+    # runs its linters.
+    project_opts=(-o "addopts=--assert=plain --strict-markers --import-mode=importlib")
+    default_paths=(tests --ignore=tests/test__sourcecode.py)
     ;;
   *) usage ;;
 esac
@@ -224,6 +237,32 @@ if [ "$hosts6" = 1 ]; then
   log "HOSTS6=1: /etc/hosts + '::1 localhost' in a private mount namespace"
   wrap=(unshare -m -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"'
         "$work/hosts6")
+fi
+
+# -- PostgreSQL (asyncpg) ---------------------------------------------------------
+# A throwaway server (benchmarks/apps.py: initdb in a temporary directory as
+# the `postgres` user, on a free port), stopped when this script exits.
+# asyncpg's test harness uses a running server when PGHOST is set (its own
+# would start one with initdb, which refuses to run as root); the tests that
+# need a cluster they control skip then.
+if [ "$needs_postgres" = 1 ]; then
+  pg_out=$work/postgres.out
+  "$py" "$repo/benchmarks/apps.py" postgres > "$pg_out" 2>&1 &
+  pg_pid=$!
+  trap 'kill "$pg_pid" 2>/dev/null; wait "$pg_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 120); do
+    [ -s "$pg_out" ] && break
+    sleep 0.5
+  done
+  dsn=$(head -n 1 "$pg_out")
+  case "$dsn" in
+    postgresql://*) ;;
+    *) die "no PostgreSQL server: ${dsn:-none within 60 s}" ;;
+  esac
+  hostport=${dsn#postgresql://*@}
+  hostport=${hostport%%/*}
+  export PGHOST=${hostport%:*} PGPORT=${hostport##*:} PGUSER=postgres
+  log "PostgreSQL for the tests: $dsn"
 fi
 
 # -- pytest ----------------------------------------------------------------------
