@@ -4,11 +4,11 @@
 # calls (on a plain socket, recv() and sock_sendall's send() are the
 # syscalls themselves); only on EAGAIN does it create a future and a
 # waiter that the poller calls directly when the socket is ready (no
-# Handle, no queued callback).  The waiter leaves
-# the poller when the operation completes, and the coroutine's `finally`
-# makes sure it also leaves when the awaiting task is cancelled, before the
-# caller can close or reuse the socket.  They are module-level functions
-# taking the loop as `self`; loop.EventLoop binds them as methods.
+# Handle, no queued callback).  The waiter leaves the poller when the
+# operation completes, and the coroutine's `finally` makes sure it also
+# leaves when the awaiting task is cancelled, before the caller can close
+# or reuse the socket.  They are module-level functions taking the loop as
+# `self`; loop.EventLoop binds them as methods.
 
 
 cdef int check_socket(Loop loop, object sock) except -1:
