@@ -10,6 +10,8 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.math cimport ceil
 from libc.stdint cimport uint32_t, uint64_t
+from posix.stat cimport struct_stat, stat as posix_stat
+from posix.unistd cimport unlink as posix_unlink
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release,
                              PyBUF_SIMPLE, PyBUF_WRITABLE)
 from cpython.bytearray cimport PyByteArray_AS_STRING

@@ -972,6 +972,71 @@ def test_create_unix_server_leaves_a_replaced_socket_file(loop, sock_path):
     run(loop, main())
 
 
+@pytest.mark.skipif(not PY313, reason='3.13 removes the socket file')
+def test_unix_server_socket_file_that_cannot_be_checked(loop, tmp_path,
+                                                        caplog):
+    # The socket file's directory replaced by a regular file: checking the
+    # inode fails with ENOTDIR (even as root), which is logged, not raised.
+    directory = tmp_path / 'd'
+    directory.mkdir()
+    path = str(directory / 's.sock')
+
+    async def main():
+        server = await loop.create_unix_server(asyncio.Protocol, path)
+        directory.rename(tmp_path / 'moved')
+        directory.write_text('not a directory')
+        server.close()
+        await server.wait_closed()
+
+    with caplog.at_level(logging.ERROR, logger='asyncio'):
+        run(loop, main())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Unable to clean up listening UNIX socket {path!r}: "
+        f"NotADirectoryError(20, 'Not a directory')"]
+    assert (tmp_path / 'moved' / 's.sock').exists()
+
+
+@pytest.mark.skipif(not PY313, reason='3.13 removes the socket file')
+def test_unix_server_close_passes_blocking_call_detectors(loop, sock_path,
+                                                          monkeypatch):
+    # Blocking-call detectors (blockbuster, which aiohttp's tests use) make
+    # os.stat and os.unlink fail in a thread running a loop, unless one of
+    # the functions they allow is on the stack, such as asyncio's own
+    # create_unix_server and _stop_serving.  The same rule here: closing a
+    # Unix server must not trip it, on either loop.
+    allowed = {'create_unix_server', '_stop_serving'}
+    reported = []
+
+    def detect(func):
+        def guarded(*args, **kwargs):
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return func(*args, **kwargs)
+            frame = sys._getframe(1)
+            while frame is not None:
+                code = frame.f_code
+                if (code.co_filename.endswith('asyncio/unix_events.py')
+                        and code.co_name in allowed):
+                    return func(*args, **kwargs)
+                frame = frame.f_back
+            reported.append(func.__name__)
+            raise AssertionError(f'blocking call to os.{func.__name__}')
+        return guarded
+
+    async def main():
+        monkeypatch.setattr(os, 'stat', detect(os.stat))
+        monkeypatch.setattr(os, 'unlink', detect(os.unlink))
+        server = await loop.create_unix_server(asyncio.Protocol, sock_path)
+        server.close()
+        await server.wait_closed()
+        monkeypatch.undo()
+
+    run(loop, main())
+    assert reported == []
+    assert not os.path.exists(sock_path)
+
+
 def test_create_unix_server_on_a_given_socket(loop, sock_path):
     factory = Echoes(loop)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import signal
 import socket
 import sys
@@ -216,8 +215,7 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
         if path is not None:
             prev_ino = self._unix_server_sockets.pop(sock)
             try:
-                if os.stat(path).st_ino == prev_ino:
-                    os.unlink(path)
+                _epoll._remove_socket_file(path, prev_ino)
             except FileNotFoundError:
                 pass
             except OSError as err:
