@@ -4,7 +4,8 @@
 #   scripts/foreign_suites/run.sh PROJECT MODE [pytest args...]
 #
 #   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5) |
-#            uvloop (0.23.0) | uvicorn (0.54.0) | asyncpg (0.32.0)
+#            uvloop (0.23.0) | uvicorn (0.54.0) | asyncpg (0.32.0) |
+#            redis (8.1.0, redis-py's tests/test_asyncio)
 #   MODE     asyncio (the reference) | ourloop (asyncio's policy makes
 #            loop.EventLoop; see plugins/foreign_loop.py)
 #
@@ -45,7 +46,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -66,6 +67,7 @@ die() { log "$*"; exit 2; }
 # and its own plugins and pytest options.
 hosts6_default=0
 needs_postgres=0
+needs_redis=0
 project_plugins=()
 project_opts=()
 default_paths=(tests)
@@ -131,6 +133,21 @@ case "$project" in
     # runs its linters.
     project_opts=(-o "addopts=--assert=plain --strict-markers --import-mode=importlib")
     default_paths=(tests --ignore=tests/test__sourcecode.py)
+    ;;
+  redis)
+    # redis-py's asyncio tests against a throwaway Redis server (below).
+    # Left out, as redis-py's own standalone CI job leaves them out: what
+    # needs a cluster, Redis modules (Redis Stack), a TLS server, replicas
+    # or Entra ID; the fault-injection scenarios and multidb integration
+    # need their docker setups.  Its addopts (-s) and live logs are off.
+    version=8.1.0
+    origin=pypi
+    archive=redis-$version.tar.gz
+    sha256=6e1a19beef9225c83efd689c7e6b7da2d5215b1f42cd13b7fc3714d0a09c7b25
+    needs_redis=1
+    project_opts=(-o addopts= -o log_cli=false
+                  -m "not onlycluster and not redismod and not ssl and not replica and not cp_integration and not multidb_integration")
+    default_paths=(tests/test_asyncio --ignore=tests/test_asyncio/test_scenario)
     ;;
   *) usage ;;
 esac
@@ -239,6 +256,17 @@ if [ "$hosts6" = 1 ]; then
         "$work/hosts6")
 fi
 
+# Throwaway servers started below, stopped when this script exits.
+servers=()
+stop_servers() {
+  local pid
+  for pid in "${servers[@]}"; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+  done
+}
+trap stop_servers EXIT
+
 # -- PostgreSQL (asyncpg) ---------------------------------------------------------
 # A throwaway server (benchmarks/apps.py: initdb in a temporary directory as
 # the `postgres` user, on a free port), stopped when this script exits.
@@ -248,8 +276,7 @@ fi
 if [ "$needs_postgres" = 1 ]; then
   pg_out=$work/postgres.out
   "$py" "$repo/benchmarks/apps.py" postgres > "$pg_out" 2>&1 &
-  pg_pid=$!
-  trap 'kill "$pg_pid" 2>/dev/null; wait "$pg_pid" 2>/dev/null || true' EXIT
+  servers+=($!)
   for _ in $(seq 120); do
     [ -s "$pg_out" ] && break
     sleep 0.5
@@ -263,6 +290,30 @@ if [ "$needs_postgres" = 1 ]; then
   hostport=${hostport%%/*}
   export PGHOST=${hostport%:*} PGPORT=${hostport##*:} PGUSER=postgres
   log "PostgreSQL for the tests: $dsn"
+fi
+
+# -- Redis (redis) ----------------------------------------------------------------
+# On 6379 (REDIS_PORT overrides), where some of redis-py's tests expect it
+# (they compare the port a client reports with 6379); no persistence; the
+# DEBUG command on, which some tests use.
+if [ "$needs_redis" = 1 ]; then
+  redis_port=${REDIS_PORT:-6379}
+  redis_dir=$(mktemp -d "$work/redis.XXXXXX")
+  redis-server --port "$redis_port" --bind "127.0.0.1 -::1" --save "" \
+    --appendonly no --dir "$redis_dir" --enable-debug-command yes \
+    > "$redis_dir/server.log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
+    kill -0 "${servers[-1]}" 2>/dev/null \
+      || die "redis-server did not start: $redis_dir/server.log"
+    sleep 0.1
+  done
+  [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] \
+    || die "redis-server does not answer on port $redis_port"
+  project_opts+=(--redis-url="redis://localhost:$redis_port/0"
+                 --redis-mod-url="redis://localhost:$redis_port/0")
+  log "Redis for the tests: redis://localhost:$redis_port/0 ($redis_dir)"
 fi
 
 # -- pytest ----------------------------------------------------------------------
