@@ -990,9 +990,9 @@ def test_unix_server_socket_file_that_cannot_be_checked(loop, tmp_path,
 
     with caplog.at_level(logging.ERROR, logger='asyncio'):
         run(loop, main())
-    assert [r.getMessage() for r in caplog.records] == [
-        f"Unable to clean up listening UNIX socket {path!r}: "
-        f"NotADirectoryError(20, 'Not a directory')"]
+    message = (f"Unable to clean up listening UNIX socket {path!r}: "
+               f"NotADirectoryError(20, 'Not a directory')")
+    assert [r.getMessage() for r in caplog.records] == [message]
     assert (tmp_path / 'moved' / 's.sock').exists()
 
 
