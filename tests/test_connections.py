@@ -26,6 +26,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import unittest.mock
 from asyncio import base_events
 
 import pytest
@@ -1251,3 +1252,32 @@ def test_open_connection_limit_pauses_reading(loop, kind, unix_dir):
             writer.close()
             await writer.wait_closed()
     run(loop, main())
+
+
+def test_patching_asyncio_loop_classes_applies(loop, monkeypatch):
+    # Test suites patch asyncio's loop classes to fake a slow connect or a
+    # resolver (asyncssh: mock.patch('asyncio.BaseEventLoop.create_connection',
+    # ...)), which changes every asyncio loop.  Ours runs asyncio's own
+    # connection code, looked up there at each call: the patch applies too.
+    calls = []
+
+    async def fake_connect(self, *args):
+        calls.append((self, args))
+        return 'faked'
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, 'create_connection',
+                        fake_connect)
+    assert run(loop, loop.create_connection(
+        asyncio.Protocol, 'unresolvable.invalid', 1)) == 'faked'
+    assert calls == [(loop, (asyncio.Protocol, 'unresolvable.invalid', 1))]
+
+    # A Mock is no descriptor: called without the loop, as on asyncio.
+    fake_nameinfo = unittest.mock.AsyncMock(return_value=('host', 'port'))
+    monkeypatch.setattr(asyncio.BaseEventLoop, 'getnameinfo', fake_nameinfo)
+    assert run(loop, loop.getnameinfo(('127.0.0.1', 1))) == ('host', 'port')
+    fake_nameinfo.assert_awaited_once_with(('127.0.0.1', 1))
+
+    monkeypatch.undo()
+    assert run(loop, loop.getnameinfo(('127.0.0.1', 80), socket.NI_NUMERICHOST
+                                      | socket.NI_NUMERICSERV)) == (
+        '127.0.0.1', '80')

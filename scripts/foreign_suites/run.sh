@@ -5,7 +5,7 @@
 #
 #   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5) |
 #            uvloop (0.23.0) | uvicorn (0.54.0) | asyncpg (0.32.0) |
-#            redis (8.1.0, redis-py's tests/test_asyncio)
+#            redis (8.1.0, redis-py's tests/test_asyncio) | asyncssh (2.24.1)
 #   MODE     asyncio (the reference) | ourloop (asyncio's policy makes
 #            loop.EventLoop; see plugins/foreign_loop.py)
 #
@@ -46,7 +46,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis|asyncssh asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -148,6 +148,14 @@ case "$project" in
     project_opts=(-o addopts= -o log_cli=false
                   -m "not onlycluster and not redismod and not ssl and not replica and not cp_integration and not multidb_integration")
     default_paths=(tests/test_asyncio --ignore=tests/test_asyncio/test_scenario)
+    ;;
+  asyncssh)
+    # Its unittest suite: SSH clients and servers over loopback TCP and
+    # Unix sockets, port forwarding, SFTP/SCP, agents, subprocesses.
+    version=2.24.1
+    origin=pypi
+    archive=asyncssh-$version.tar.gz
+    sha256=efcd36e9b35f79873535b06444a7c9b0a3c61d97081b208c7fdd3fd8a40f1eca
     ;;
   *) usage ;;
 esac

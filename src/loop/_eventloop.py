@@ -5,7 +5,8 @@ transports) live in the compiled `loop._epoll.Loop`.  This module adds what
 runs once per loop, per executor job or per signal, in Python.
 
 A few cold methods are the interpreter's own `asyncio.BaseEventLoop`
-functions bound to our loop (`_STDLIB_METHODS` below).  They define
+functions bound to our loop (`_STDLIB_METHODS` below, and the connection
+orchestration of `_STDLIB_NETWORK_METHODS`).  They define
 behaviour users and CPython's tests observe to the letter (log formats,
 argument errors, executor and async-generator shutdown) and it changes
 between Python versions; running the running interpreter's own code keeps us
@@ -22,7 +23,7 @@ import socket
 import sys
 import warnings
 import weakref
-from asyncio import base_events, selector_events, sslproto, unix_events
+from asyncio import base_events, sslproto, unix_events
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _epoll
@@ -69,24 +70,45 @@ _STDLIB_METHODS = (
 # The connection orchestration of asyncio: name resolution, happy eyeballs,
 # socket options, Server objects, sendfile and start_tls.  It only reaches
 # the loop through the methods below it (sock_connect, _make_socket_transport,
-# _start_serving...), which are ours.
-_STDLIB_NETWORK_METHODS = {
-    base_events.BaseEventLoop: (
-        'create_connection', '_connect_sock', '_create_connection_transport',
-        '_ensure_resolved', 'create_server', '_create_server_getaddrinfo',
-        'connect_accepted_socket', 'create_datagram_endpoint', 'sendfile', '_sendfile_fallback',
-        'sock_sendfile', '_sock_sendfile_fallback', '_check_sendfile_params',
-        'start_tls',
-    ),
-    selector_events.BaseSelectorEventLoop: (
-        '_sendfile_native', '_accept_connection2',
-    ),
-    unix_events._UnixSelectorEventLoop: (
-        'create_unix_connection', 'create_unix_server',
-        '_sock_sendfile_native', '_sock_sendfile_native_impl',
-        '_sock_sendfile_update_filepos', '_sock_add_cancellation_callback',
-    ),
-}
+# _start_serving...), which are ours.  (Defined by BaseEventLoop, but for
+# _sendfile_native and _accept_connection2, BaseSelectorEventLoop's, and the
+# last six, _UnixSelectorEventLoop's.)
+_STDLIB_NETWORK_METHODS = (
+    'create_connection', '_connect_sock', '_create_connection_transport',
+    '_ensure_resolved', 'create_server', '_create_server_getaddrinfo',
+    'connect_accepted_socket', 'create_datagram_endpoint', 'sendfile',
+    '_sendfile_fallback', 'sock_sendfile', '_sock_sendfile_fallback',
+    '_check_sendfile_params', 'start_tls',
+    '_sendfile_native', '_accept_connection2',
+    'create_unix_connection', 'create_unix_server',
+    '_sock_sendfile_native', '_sock_sendfile_native_impl',
+    '_sock_sendfile_update_filepos', '_sock_add_cancellation_callback',
+)
+
+
+class _AsyncioMethod:
+    """A method of asyncio's own loop, looked up on asyncio's loop class
+    (`asyncio.SelectorEventLoop`, through its bases) each time it is
+    accessed, then bound to our loop.
+
+    Looked up each time, not copied once: a test that patches one
+    (`mock.patch('asyncio.BaseEventLoop.create_connection', fake)`, as
+    asyncssh's tests do) changes it for every asyncio loop, and so for
+    ours too.  A replacement that is no descriptor (a Mock) is returned
+    unbound, as an asyncio loop's attribute lookup would.
+    """
+
+    __slots__ = ('name',)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        func = getattr(unix_events._UnixSelectorEventLoop, self.name)
+        bind = getattr(type(func), '__get__', None)
+        if obj is None or bind is None:
+            return func
+        return bind(func, obj, objtype)
 
 # Ours, in Cython: the sock_* operations and the accept loop.
 _CORE_FUNCTIONS = (
@@ -135,14 +157,11 @@ class EventLoop(_epoll.Loop, PipeMixin, SubprocessMixin,  # type: ignore[misc]
         # socket files to remove when their server closes.
         self._unix_server_sockets: dict[socket.socket, int] = {}
 
-    for _name in _STDLIB_METHODS:
-        locals()[_name] = getattr(base_events.BaseEventLoop, _name)
-    for _cls, _names in _STDLIB_NETWORK_METHODS.items():
-        for _name in _names:
-            locals()[_name] = getattr(_cls, _name)
+    for _name in _STDLIB_METHODS + _STDLIB_NETWORK_METHODS:
+        locals()[_name] = _AsyncioMethod(_name)
     for _name in _CORE_FUNCTIONS:
         locals()[_name] = getattr(_epoll, _name)
-    del _name, _cls, _names
+    del _name
     if _OUR_TLS:
         # asyncio's start_tls, building our SSLProtocol (tls.pyx).
         start_tls = _epoll.start_tls
