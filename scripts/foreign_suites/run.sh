@@ -5,7 +5,8 @@
 #
 #   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5) |
 #            uvloop (0.23.0) | uvicorn (0.54.0) | asyncpg (0.32.0) |
-#            redis (8.1.0, redis-py's tests/test_asyncio) | asyncssh (2.24.1)
+#            redis (8.1.0, redis-py's tests/test_asyncio) | asyncssh (2.24.1) |
+#            tornado (6.6.1)
 #   MODE     asyncio (the reference) | ourloop (asyncio's policy makes
 #            loop.EventLoop; see plugins/foreign_loop.py)
 #
@@ -16,7 +17,8 @@
 # for websockets, whose sdist has no tests/, Debian's orig tarball fetched
 # from the machine's configured Debian mirror), checked against a SHA-256.
 # Arguments given are added to pytest's; when one of them names a test path
-# (tests or tests/...), it replaces the default selection and the results
+# (tests or tests/..., tornado/test or tornado/test/... for tornado), it
+# replaces the default selection and the results
 # are tagged "subset" (unless RUN_TAG is set), so a full run's are kept.
 #
 # Writes, in WORK/results/:
@@ -46,7 +48,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis|asyncssh asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis|asyncssh|tornado asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -70,6 +72,7 @@ needs_postgres=0
 needs_redis=0
 project_plugins=()
 project_opts=()
+tests_dir=tests
 default_paths=(tests)
 case "$project" in
   websockets)
@@ -157,6 +160,20 @@ case "$project" in
     archive=asyncssh-$version.tar.gz
     sha256=efcd36e9b35f79873535b06444a7c9b0a3c61d97081b208c7fdd3fd8a40f1eca
     ;;
+  tornado)
+    # Its unittest suite (tornado/test/*_test.py), run by pytest from the
+    # sdist's tree: tornado is imported from there (pure Python; its C
+    # speedup is optional).  -p tornado_setup does what its own runner
+    # (tornado.test.runtests) does that the tests rely on.
+    version=6.6.1
+    origin=pypi
+    archive=tornado-$version.tar.gz
+    sha256=28e6311402af59c8b02e3fa0f5e7d8eb465b25081381803b127d97e6a4395d5a
+    project_plugins=(-p tornado_setup)
+    project_opts=(-o "python_files=*_test.py")
+    tests_dir=tornado/test
+    default_paths=(tornado/test)
+    ;;
   *) usage ;;
 esac
 srcdir=$work/src/$project-$version
@@ -195,7 +212,7 @@ if [ "$(cat "$venv/.foreign-reqs" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 # -- the test sources ----------------------------------------------------------
-if [ ! -d "$srcdir/tests" ]; then
+if [ ! -d "$srcdir/$tests_dir" ]; then
   file=$work/downloads/$archive
   if [ ! -f "$file" ] || ! echo "$sha256  $file" | sha256sum -c --quiet -; then
     rm -f "$file"
@@ -223,8 +240,8 @@ if [ ! -d "$srcdir/tests" ]; then
   rm -rf "$srcdir" "$tmp"
   mkdir "$tmp"
   tar -xzf "$file" -C "$tmp"
-  [ -d "$tmp/$project-$version/tests" ] \
-    || die "$archive has no $project-$version/tests"
+  [ -d "$tmp/$project-$version/$tests_dir" ] \
+    || die "$archive has no $project-$version/$tests_dir"
   mv "$tmp/$project-$version" "$srcdir"
   rm -rf "$tmp"
 fi
@@ -329,7 +346,7 @@ tag=${RUN_TAG:-}
 paths=("${default_paths[@]}")
 for a in "$@"; do
   case "$a" in
-    tests|tests/*) paths=(); tag=${RUN_TAG:-subset} ;;
+    "$tests_dir"|"$tests_dir"/*) paths=(); tag=${RUN_TAG:-subset} ;;
   esac
 done
 out=$work/results/$project-py$pyver-$mode${tag:+-$tag}
