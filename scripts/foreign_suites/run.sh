@@ -6,7 +6,7 @@
 #   PROJECT  websockets (15.0.1) | anyio (4.16.0) | aiohttp (3.14.5) |
 #            uvloop (0.23.0) | uvicorn (0.54.0) | asyncpg (0.32.0) |
 #            redis (8.1.0, redis-py's tests/test_asyncio) | asyncssh (2.24.1) |
-#            tornado (6.6.1)
+#            tornado (6.6.1) | starlette (1.7.0)
 #   MODE     asyncio (the reference) | ourloop (asyncio's policy makes
 #            loop.EventLoop; see plugins/foreign_loop.py)
 #
@@ -48,7 +48,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis|asyncssh|tornado asyncio|ourloop [pytest args]" >&2
+  echo "usage: $0 websockets|anyio|aiohttp|uvloop|uvicorn|asyncpg|redis|asyncssh|tornado|starlette asyncio|ourloop [pytest args]" >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -173,6 +173,16 @@ case "$project" in
     project_opts=(-o "python_files=*_test.py")
     tests_dir=tornado/test
     default_paths=(tornado/test)
+    ;;
+  starlette)
+    # Its suite: apps driven by its TestClient (which runs them on a loop
+    # in a thread, through anyio's blocking portal) and by httpx; trio's
+    # parameters are deselected (-p anyio_params), as for anyio.
+    version=1.7.0
+    origin=pypi
+    archive=starlette-$version.tar.gz
+    sha256=c79f74ea63cff761804fbbfb182f1e0b440c2d07b164d24700c5a1bab5d6ff5d
+    project_plugins=(-p anyio_params)
     ;;
   *) usage ;;
 esac
