@@ -851,22 +851,32 @@ def test_flow_control_both_ways(loop, sctx, cctx, sender):
             # the socket transport, which takes all it is given once the
             # kernel accepts more.
             sent = 0
+            waiting = False
 
             async def produce():
-                nonlocal sent
+                nonlocal sent, waiting
                 chunk = 64 * 1024
                 while sent < len(payload):
                     if src.events[-1] == 'pause':
+                        waiting = True
                         await src.resumed
+                        waiting = False
                     src.transport.write(payload[sent:sent + chunk])
                     sent += chunk
                     await asyncio.sleep(0)
 
             producer = asyncio.ensure_future(produce())
-            await asyncio.sleep(0.2)
+            # Settled: the producer waits and no pause or resume came for
+            # a while (however slow the machine, e.g. under ASan).
+            deadline = loop.time() + 10
+            while not producer.done() and loop.time() < deadline:
+                seen = len(src.events)
+                await asyncio.sleep(0.2)
+                if waiting and len(src.events) == seen:
+                    break
             # Stalled, nothing delivered: the pause held end to end.
             assert not producer.done(), 'no back-pressure'
-            assert src.events[-1] == 'pause'
+            assert waiting and src.events[-1] == 'pause'
             assert sent < len(payload)
             assert dst.data == b''
             assert src.transport.get_write_buffer_size() > 0
