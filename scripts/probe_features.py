@@ -25,6 +25,7 @@ and loop and checks them against their columns of docs/features.md.
 """
 import argparse
 import asyncio
+import builtins
 import contextlib
 import faulthandler
 import importlib
@@ -1082,6 +1083,50 @@ async def probe_subprocess_streams(loop):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     out, _ = await proc.communicate(b'hi\n')
     assert (out, proc.returncode) == (b'hi\n', 0)
+
+
+NESTED_RUN = """
+import asyncio, builtins, importlib, json, sys
+kind = sys.argv[1]
+try:
+    import nest_asyncio
+    loop = (asyncio.new_event_loop() if kind == 'asyncio' else
+            importlib.import_module(kind).new_event_loop())
+    asyncio.set_event_loop(loop)
+    nest_asyncio.apply(loop)
+
+    async def inner():
+        await asyncio.sleep(0.001)
+        return 'inner'
+
+    async def outer():
+        return loop.run_until_complete(inner())
+
+    result = loop.run_until_complete(outer())
+    loop.close()
+    print(json.dumps(['ok', result]))
+except Exception as exc:
+    print(json.dumps([type(exc).__name__, str(exc)]))
+"""
+
+
+@probe('`nest_asyncio.apply(loop)`: `run_until_complete()` nested')
+def probe_nest_asyncio(loop):
+    # nest_asyncio patches asyncio for the whole process: in a child.
+    kind = type(loop).__module__.split('.')[0]
+    proc = subprocess.run([sys.executable, '-c', NESTED_RUN, kind],
+                          capture_output=True, text=True, check=False,
+                          timeout=PROBE_TIMEOUT)
+    lines = proc.stdout.splitlines()
+    if not lines:
+        raise RuntimeError(proc.stderr[-200:] or f'exit {proc.returncode}')
+    name, detail = json.loads(lines[-1])
+    if name != 'ok':
+        error = getattr(builtins, name, None)
+        if not (isinstance(error, type) and issubclass(error, Exception)):
+            error = RuntimeError
+        raise error(detail)
+    same(detail, 'inner', 'the nested run')
 
 
 # -- running the probes -------------------------------------------------------

@@ -16,6 +16,8 @@ cdef class Loop:
         public double slow_callback_duration
         # threading.get_ident() of the thread running the loop, else None.
         readonly object _thread_id
+        # nest_asyncio asked for this loop to run nested (_nest_patched).
+        bint _reentrant
         readonly object _current_handle
         # An empty Context lent to one-shot callbacks scheduled from an
         # empty context (see Handle._run_in_blank_context).
@@ -54,9 +56,10 @@ cdef class Loop:
     cdef TimerHandle _call_at(self, double when, object callback, tuple args,
                               object context)
     cdef int _run_once(self) except -1
-    cdef int _dispatch_io(self, int nevents) except -1
+    cdef int _dispatch_io(self, int nevents, uint64_t this_pass) except -1
     cdef int _collect_due_timers(self) except -1
     cdef int _run_ready(self, Py_ssize_t n) except -1
+    cdef object _run_nested(self, object future)
     cdef int _run_handle_debug(self, Handle handle) except -1
     cdef int _add_fd_handle(self, object fileobj, Handle handle,
                             bint writer) except -1

@@ -141,6 +141,9 @@ cdef class Loop:
 
     def _check_running(self):
         if self.is_running():
+            if (self._reentrant and
+                    self._thread_id == PyThread_get_thread_ident()):
+                return      # to run nested (_nest_patched)
             raise RuntimeError('This event loop is already running')
         if events._get_running_loop() is not None:
             raise RuntimeError(
@@ -248,6 +251,9 @@ cdef class Loop:
     def run_forever(self):
         self._raise_if_closed()
         self._check_running()
+        if self._thread_id is not None:
+            self._run_nested(None)
+            return
         self._check_fork()
         self._set_coroutine_origin_tracking(self._debug)
         old_agen_hooks = sys.get_asyncgen_hooks()
@@ -281,6 +287,8 @@ cdef class Loop:
         if new_task:
             # The caller sees the exception if it does not complete.
             future._log_destroy_pending = False
+        if self._thread_id is not None:
+            return self._run_nested(future)
         future.add_done_callback(base_events._run_until_complete_cb)
         try:
             self.run_forever()
@@ -298,6 +306,50 @@ cdef class Loop:
 
     def stop(self):
         self._stopping = True
+
+    # -- running nested: nest_asyncio --------------------------------------
+
+    @property
+    def _nest_patched(self):
+        # nest_asyncio.apply(loop) makes a loop re-entrant by replacing its
+        # class's run methods with code that drives asyncio's internals
+        # (_ready, _selector...), and refuses a loop that is no
+        # BaseEventLoop, unless the loop has this attribute: then it
+        # leaves the loop alone.  Asking for it is taken as that request:
+        # from then on, run_until_complete() and run_forever() called by a
+        # callback of this loop run it nested, as nest_asyncio's loops do,
+        # instead of raising RuntimeError.
+        self._reentrant = True
+        return True
+
+    cdef object _run_nested(self, object future):
+        """run_until_complete(future), or run_forever() when future is
+        None, called by a callback of the running loop: passes run here
+        until the future is done or stop() is called (nest_asyncio's
+        rules: only run_forever() consumes the stop).  The task running
+        the callback stops being the current task meanwhile, for the tasks
+        stepped here to enter and leave; the blank context the loop lends
+        (Handle._run_in_blank_context) may be the one entered by the
+        callback: the nested passes get one of their own."""
+        outer_task = tasks._current_tasks.pop(self, None)
+        outer_blank_context = self._blank_context
+        self._blank_context = PyContext_New()
+        try:
+            while future is None or not future.done():
+                self._run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._blank_context = outer_blank_context
+            if outer_task is not None:
+                tasks._current_tasks[self] = outer_task
+            if future is None:
+                self._stopping = False
+        if future is None:
+            return None
+        if not future.done():
+            raise RuntimeError('Event loop stopped before Future completed.')
+        return future.result()
 
     def close(self):
         """Close the loop: drop queued callbacks and timers, release fds."""
@@ -321,7 +373,9 @@ cdef class Loop:
         cdef int timeout_ms = -1
         cdef double t0
         cdef Py_ssize_t ready_before, timers_due
+        cdef uint64_t this_pass
         self._iterations += 1
+        this_pass = self._iterations
         self._timers.compact_if_worth_it()
         if self._ready.size or self._stopping:
             timeout_ms = 0
@@ -352,7 +406,11 @@ cdef class Loop:
             self._collect_due_timers()
         timers_due = self._ready.size - ready_before
         self._run_ready(ready_before)
-        self._dispatch_io(self._poller.nevents)
+        if self._iterations == this_pass:
+            self._dispatch_io(self._poller.nevents, this_pass)
+        # Otherwise a callback ran the loop nested (_run_nested): its
+        # passes polled again and handled what was ready; what this poll
+        # saw and they did not, epoll (level-triggered) reports again.
         self._run_ready(timers_due)
         return 0
 
@@ -380,7 +438,7 @@ cdef class Loop:
                 self._queue_io_handle(w, True)
         return 0
 
-    cdef int _dispatch_io(self, int nevents) except -1:
+    cdef int _dispatch_io(self, int nevents, uint64_t this_pass) except -1:
         """Call the internal watchers of this poll's events (after the
         callbacks that were ready, which may have changed them)."""
         cdef int i
@@ -400,15 +458,21 @@ cdef class Loop:
             # of this pass stops its read, as it cancels asyncio's handle).
             # Watchers are held in locals while they run: a watcher may
             # unregister itself, dropping the poller's reference.
+            # A callback that ran the loop nested (_run_nested) leaves the
+            # array to its polls: the rest is reported again (see _run_once).
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
                 io = w.io_reader
                 if io is not None:
                     self._call_io(io, False)
+                    if self._iterations != this_pass:
+                        break
             # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
                 io = w.io_writer
                 if io is not None:
                     self._call_io(io, True)
+                    if self._iterations != this_pass:
+                        break
         return 0
 
     cdef int _call_io(self, IOWatcher io, bint writable) except -1:
@@ -487,7 +551,7 @@ cdef class Loop:
         cdef Handle handle
         cdef LagTracer tracer
         cdef double traced_until = 0
-        while n:
+        while n and self._ready.size:   # (a nested run may have run some)
             n -= 1
             handle = self._ready.pop()
             if handle._cancelled:
@@ -514,6 +578,7 @@ cdef class Loop:
 
     cdef int _run_handle_debug(self, Handle handle) except -1:
         cdef double t0, dt
+        cdef object outer = self._current_handle    # (when run nested)
         self._current_handle = handle
         try:
             t0 = self._now()
@@ -524,7 +589,7 @@ cdef class Loop:
                     'Executing %s took %.3f seconds',
                     base_events._format_handle(handle), dt)
         finally:
-            self._current_handle = None
+            self._current_handle = outer
         return 0
 
     # -- fd interest -------------------------------------------------------
