@@ -1085,6 +1085,15 @@ async def probe_subprocess_streams(loop):
     assert (out, proc.returncode) == (b'hi\n', 0)
 
 
+@probe('`time()` follows a patched `time.monotonic()` (freezegun)')
+def probe_patched_monotonic(loop):
+    import unittest.mock
+    with unittest.mock.patch('time.monotonic', return_value=1e9):
+        if loop.time() != 1e9:
+            raise AssertionError('time() keeps its own clock; asyncio '
+                                 'gives the patched time.monotonic()')
+
+
 NESTED_RUN = """
 import asyncio, builtins, importlib, json, sys
 kind = sys.argv[1]
