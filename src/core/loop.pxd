@@ -45,6 +45,7 @@ cdef class Loop:
 
     cdef inline double _now(self) noexcept
     cdef double _clock(self) except? -1.0
+    cdef inline double _monotonic(self) except? -1.0
     cdef inline int _raise_if_closed(self) except -1
     cdef int _validate_thread(self) except -1
     cdef int _validate_callback(self, object callback, str method) except -1

@@ -88,17 +88,19 @@ cdef class Loop:
         return self._closed
 
     def time(self):
-        if monotonic_patched():
-            return time.monotonic()
-        return self._now()
+        return self._monotonic()
 
     cdef double _clock(self) except? -1.0:
         """The time scheduling goes by: time() when a subclass or a patch
         replaced it (asyncio schedules by self.time(); virtual clocks in
-        tests rely on it), time.monotonic() when that is patched, else the
-        monotonic clock, without a call."""
+        tests rely on it), else Loop.time()."""
         if self._time_replaced:
             return self.time()
+        return self._monotonic()
+
+    cdef inline double _monotonic(self) except? -1.0:
+        """Loop.time(): time.monotonic() when that is patched, else the
+        monotonic clock, without a call."""
         if monotonic_patched():
             return time.monotonic()
         return self._now()
@@ -424,11 +426,7 @@ cdef class Loop:
             self._collect_due_timers()
         timers_due = self._ready.size - ready_before
         self._run_ready(ready_before)
-        if self._iterations == this_pass:
-            self._dispatch_io(self._poller.nevents, this_pass)
-        # Otherwise a callback ran the loop nested (_run_nested): its
-        # passes polled again and handled what was ready; what this poll
-        # saw and they did not, epoll (level-triggered) reports again.
+        self._dispatch_io(self._poller.nevents, this_pass)
         self._run_ready(timers_due)
         return 0
 
@@ -464,6 +462,12 @@ cdef class Loop:
         cdef FdWatcher w
         cdef IOWatcher io
         for i in range(nevents):
+            # A callback that ran the loop nested (_run_nested) leaves the
+            # array to the polls of its passes, which handled what was
+            # ready; what this poll saw and they did not, epoll
+            # (level-triggered) reports again.
+            if self._iterations != this_pass:
+                break
             events = self._poller.events[i].events
             if not events:
                 continue
@@ -476,21 +480,17 @@ cdef class Loop:
             # of this pass stops its read, as it cancels asyncio's handle).
             # Watchers are held in locals while they run: a watcher may
             # unregister itself, dropping the poller's reference.
-            # A callback that ran the loop nested (_run_nested) leaves the
-            # array to its polls: the rest is reported again (see _run_once).
             if events & (EPOLLIN | EPOLLHUP | EPOLLERR):
                 io = w.io_reader
                 if io is not None:
                     self._call_io(io, False)
                     if self._iterations != this_pass:
-                        break
+                        break       # (ran nested: see above)
             # Look again: on_readable() may have changed the interest.
             if events & (EPOLLOUT | EPOLLHUP | EPOLLERR):
                 io = w.io_writer
                 if io is not None:
                     self._call_io(io, True)
-                    if self._iterations != this_pass:
-                        break
         return 0
 
     cdef int _call_io(self, IOWatcher io, bint writable) except -1:
