@@ -10,6 +10,8 @@ it makes the loop re-entrant (core/loop.pyx, _run_nested).
 
 nest_asyncio patches asyncio itself for the whole process (asyncio.run,
 Task, Future, the policy), so each program runs in a subprocess of its own.
+Until then, a nested run is refused on both loops
+(test_loop_run.py::test_nested_run_is_refused).
 """
 import json
 import subprocess
@@ -40,27 +42,6 @@ def run_program(loop_kind, body):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ''
     return json.loads(proc.stdout.splitlines()[-1])
-
-
-def test_not_reentrant_until_applied(loop_kind):
-    trace = run_program(loop_kind, '''
-        lp = new_loop()
-
-        async def inner():
-            return 1
-
-        async def outer():
-            coro = inner()
-            try:
-                lp.run_until_complete(coro)
-            except RuntimeError as exc:
-                trace.append(str(exc))
-            coro.close()
-
-        lp.run_until_complete(outer())
-        lp.close()
-    ''')
-    assert trace == ['This event loop is already running']
 
 
 def test_nested_runs_with_io_timers_and_tasks(loop_kind):

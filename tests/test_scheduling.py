@@ -788,21 +788,30 @@ def test_timers_follow_a_subclass_time(loop_factory):
         lp.close()
 
 
-def test_timers_follow_a_patched_time(loop):
+@pytest.mark.parametrize('patched', ['loop.time', 'time.monotonic'])
+def test_timers_follow_a_patched_time(loop, patched):
+    # A test's clock: loop.time() patched on the instance, or the
+    # time.monotonic() that asyncio's time() calls (as freezegun does).
+    # Deadlines and due timers go by it; tests fire timers by moving it.
     import unittest.mock
     now = loop.time()
     fired = []
 
     async def main():
-        with unittest.mock.patch.object(loop, 'time') as time:
-            time.return_value = now + 1000.0
+        if patched == 'loop.time':
+            patch = unittest.mock.patch.object(loop, 'time')
+        else:
+            patch = unittest.mock.patch('time.monotonic')
+        with patch as clock:
+            clock.return_value = now + 1000.0
+            assert loop.time() == now + 1000.0
             later = loop.call_later(5, fired.append, 'later')
             assert later.when() == now + 1005.0
             loop.call_at(now + 999.0, fired.append, 'due')
             for _ in range(3):
                 await asyncio.sleep(0)
             assert fired == ['due']
-            time.return_value = now + 1006.0    # the loop is not waiting
+            clock.return_value = now + 1006.0    # the loop is not waiting
             for _ in range(3):
                 await asyncio.sleep(0)
             assert fired == ['due', 'later']
@@ -815,36 +824,6 @@ def test_timers_follow_a_patched_time(loop):
 
     loop.run_until_complete(main())
     assert fired == ['due', 'later', 'after the patch']
-
-
-def test_timers_follow_a_patched_time_monotonic(loop):
-    # asyncio's time() is time.monotonic(): replacing that function, as
-    # freezegun does (and mock.patch('time.monotonic')), moves the loop's
-    # clock; tests then fire timers by moving it forward.
-    import time
-    import unittest.mock
-    now = time.monotonic()
-    fired = []
-
-    async def main():
-        with unittest.mock.patch('time.monotonic') as monotonic:
-            monotonic.return_value = now + 1000.0
-            assert loop.time() == now + 1000.0
-            later = loop.call_later(5, fired.append, 'later')
-            assert later.when() == now + 1005.0
-            loop.call_at(now + 999.0, fired.append, 'due')
-            for _ in range(3):
-                await asyncio.sleep(0)
-            assert fired == ['due']
-            monotonic.return_value = now + 1006.0
-            for _ in range(3):
-                await asyncio.sleep(0)
-            assert fired == ['due', 'later']
-        assert abs(loop.time() - now) < 100
-        await asyncio.sleep(0.001)      # the real clock again
-
-    loop.run_until_complete(main())
-    assert fired == ['due', 'later']
 
 
 def test_call_at_keeps_an_int_deadline(loop):

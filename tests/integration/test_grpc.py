@@ -5,6 +5,7 @@ hands events to the loop through a socket it watches with add_reader():
 the loop's reader callbacks, timers and task cancellation are what it
 relies on.  No .proto files: the handlers take and return bytes."""
 import asyncio
+import contextlib
 import gc
 
 import pytest
@@ -76,7 +77,10 @@ def _handler():
     })
 
 
-async def _serve(credentials=None):
+@contextlib.asynccontextmanager
+async def _serving(credentials=None):
+    """(server, port): a started server, stopped at the end (at once; a
+    test may stop it earlier itself)."""
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((_handler(),))
     if credentials is None:
@@ -84,7 +88,10 @@ async def _serve(credentials=None):
     else:
         port = server.add_secure_port('localhost:0', credentials)
     await server.start()
-    return server, port
+    try:
+        yield server, port
+    finally:
+        await server.stop(None)
 
 
 def _method(channel, kind, name):
@@ -124,12 +131,9 @@ async def _all_kinds(channel):
 def test_grpc_calls_of_every_kind(loop, loop_kind):
     async def main():
         assert_running_on(loop_kind)
-        server, port = await _serve()
-        try:
-            async with grpc.aio.insecure_channel(f'{HOST}:{port}') as channel:
-                await _all_kinds(channel)
-        finally:
-            await server.stop(None)
+        async with _serving() as (_, port), \
+                grpc.aio.insecure_channel(f'{HOST}:{port}') as channel:
+            await _all_kinds(channel)
 
     run(loop, main())
 
@@ -144,13 +148,10 @@ def test_grpc_over_tls(loop, loop_kind):
 
     async def main():
         assert_running_on(loop_kind)
-        server, port = await _serve(server_creds)
-        try:
-            async with grpc.aio.secure_channel(
+        async with _serving(server_creds) as (_, port), \
+                grpc.aio.secure_channel(
                     f'localhost:{port}', client_creds) as channel:
-                await _all_kinds(channel)
-        finally:
-            await server.stop(None)
+            await _all_kinds(channel)
 
     run(loop, main())
 
@@ -158,30 +159,27 @@ def test_grpc_over_tls(loop, loop_kind):
 def test_grpc_deadline_and_cancellation(loop, loop_kind):
     async def main():
         assert_running_on(loop_kind)
-        server, port = await _serve()
-        try:
-            async with grpc.aio.insecure_channel(f'{HOST}:{port}') as channel:
-                slow = _method(channel, 'unary_unary', 'Slow')
-                with pytest.raises(grpc.aio.AioRpcError) as err:
-                    await slow(b'5', timeout=0.2)
-                assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        async with _serving() as (_, port), \
+                grpc.aio.insecure_channel(f'{HOST}:{port}') as channel:
+            slow = _method(channel, 'unary_unary', 'Slow')
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await slow(b'5', timeout=0.2)
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
-                # Cancelling the task awaiting a call cancels the call.
-                task = asyncio.ensure_future(slow(b'5'))
-                await asyncio.sleep(0.2)
-                task.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await task
+            # Cancelling the task awaiting a call cancels the call.
+            task = asyncio.ensure_future(slow(b'5'))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
 
-                # asyncio.wait_for() over a call: the same, by timeout.
-                with pytest.raises(asyncio.TimeoutError):
-                    await asyncio.wait_for(slow(b'5'), 0.2)
+            # asyncio.wait_for() over a call: the same, by timeout.
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(slow(b'5'), 0.2)
 
-                # The channel is still good.
-                unary = _method(channel, 'unary_unary', 'Unary')
-                assert await unary(b'after') == b'retfa'
-        finally:
-            await server.stop(None)
+            # The channel is still good.
+            unary = _method(channel, 'unary_unary', 'Unary')
+            assert await unary(b'after') == b'retfa'
 
     run(loop, main())
 
@@ -191,8 +189,8 @@ def test_grpc_server_stop_with_grace(loop, loop_kind):
     # finished; a call after that fails UNAVAILABLE.
     async def main():
         assert_running_on(loop_kind)
-        server, port = await _serve()
-        async with grpc.aio.insecure_channel(f'{HOST}:{port}') as channel:
+        async with _serving() as (server, port), \
+                grpc.aio.insecure_channel(f'{HOST}:{port}') as channel:
             slow = _method(channel, 'unary_unary', 'Slow')
             pending = asyncio.ensure_future(slow(b'0.3'))
             await asyncio.sleep(0.1)
